@@ -1,0 +1,102 @@
+"""The one place where Graph client errors become Home Assistant errors.
+
+Each error has a key used both as the config-flow form error and as the
+translation key of the exception raised from actions (see strings.json).
+"""
+
+from __future__ import annotations
+
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+
+from .const import DOMAIN
+from .graph import (
+    AccessDeniedError,
+    AttachmentTooLargeError,
+    AuthenticationError,
+    ClientSecretExpiredError,
+    GraphError,
+    InvalidClientIdError,
+    InvalidClientSecretError,
+    InvalidRecipientsError,
+    InvalidTenantError,
+    MailboxNotEnabledError,
+    MailboxNotFoundError,
+    MailReadWriteRequiredError,
+    MessageSizeExceededError,
+    MessageTooLargeError,
+    MissingRoleError,
+    O365Error,
+    SendAsDeniedError,
+)
+
+# Order matters: subclasses before their bases.
+_ERROR_KEYS: tuple[tuple[type[O365Error], str], ...] = (
+    (ClientSecretExpiredError, "secret_expired"),
+    (InvalidClientSecretError, "invalid_client_secret"),
+    (InvalidClientIdError, "invalid_client_id"),
+    (InvalidTenantError, "invalid_tenant"),
+    (MissingRoleError, "missing_mail_send"),
+    (MailReadWriteRequiredError, "missing_mail_readwrite"),
+    (AccessDeniedError, "missing_mail_send"),
+    (SendAsDeniedError, "send_as_denied"),
+    (MailboxNotEnabledError, "mailbox_not_rest_enabled"),
+    (MailboxNotFoundError, "mailbox_not_found"),
+    (InvalidRecipientsError, "invalid_recipients"),
+    (MessageSizeExceededError, "message_size_exceeded"),
+    (AttachmentTooLargeError, "attachment_too_large"),
+    (MessageTooLargeError, "message_too_large"),
+)
+
+#: Errors caused by what the caller asked for, not by the account.
+_VALIDATION_KEYS = frozenset(
+    {"invalid_recipients", "attachment_too_large", "message_too_large"}
+)
+
+
+def error_key(err: O365Error) -> str:
+    """Return the error key (form error and translation key) for an error."""
+    for error_type, key in _ERROR_KEYS:
+        if isinstance(err, error_type):
+            return key
+    if err.transient:
+        return "cannot_connect"
+    if isinstance(err, GraphError):
+        return "graph_error"
+    return "unknown"
+
+
+def error_code(err: O365Error) -> str:
+    """Return Microsoft's code for an error: a Graph code or ``AADSTSnnnn``."""
+    if isinstance(err, GraphError) and err.code:
+        return err.code
+    if isinstance(err, AuthenticationError) and err.codes:
+        return f"AADSTS{err.codes[0]}"
+    if isinstance(err, AuthenticationError) and err.error:
+        return err.error
+    if isinstance(err, GraphError):
+        return f"HTTP {err.status}"
+    return type(err).__name__
+
+
+def error_placeholders(err: O365Error, mailbox: str) -> dict[str, str]:
+    """Return the placeholders every error translation may use."""
+    request_id = err.request_id if isinstance(err, GraphError) else None
+    return {
+        "mailbox": mailbox,
+        "code": error_code(err),
+        "request_id": request_id or "-",
+        "details": str(err),
+    }
+
+
+def as_home_assistant_error(err: O365Error, mailbox: str) -> HomeAssistantError:
+    """Return the translated Home Assistant error for a Graph client error."""
+    key = error_key(err)
+    error_type = (
+        ServiceValidationError if key in _VALIDATION_KEYS else HomeAssistantError
+    )
+    return error_type(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders=error_placeholders(err, mailbox),
+    )

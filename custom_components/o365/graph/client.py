@@ -1,0 +1,634 @@
+"""Microsoft Graph mail client: requests, retries, sendMail, drafts and uploads.
+
+One :class:`GraphClient` serves one sending mailbox's app registration. It
+takes an aiohttp session and a token provider and knows nothing of Home
+Assistant. Every request goes through :meth:`GraphClient._request`, which
+holds one of at most four concurrency slots while on the wire, refreshes the
+token once after a 401, and retries throttling, 5xx and network failures per
+its :class:`RetryPolicy`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+import contextlib
+from dataclasses import dataclass, field
+import json
+import logging
+import os
+from pathlib import Path
+import time
+from typing import Any, Literal
+from urllib.parse import quote
+import uuid
+
+import aiohttp
+from yarl import URL
+
+from .auth import AccessTokenProvider, RunBlocking
+from .exceptions import (
+    AccessDeniedError,
+    GraphError,
+    GraphTransientError,
+    O365ConnectionError,
+    O365Error,
+    graph_error_from_response,
+)
+from .message import Attachment, Message, base64_size
+from .retry import NO_RETRY, RetryPolicy, parse_retry_after
+
+_LOGGER = logging.getLogger(__name__)
+
+GRAPH_VERSION = "v1.0"
+#: Graph refuses requests over 4 MB; stay a little under.
+MAX_REQUEST_BYTES = 4_000_000
+#: A file attachment inside a request must stay under 3 MB; bigger ones go
+#: through an upload session (which refuses files under 2 MiB).
+MAX_EMBEDDED_ATTACHMENT = 3_000_000
+#: Graph's limit for one attachment (upload sessions).
+MAX_ATTACHMENT_SIZE = 150 * 1024 * 1024
+#: Exchange Online's default message size limit (admins may raise it to 150 MB).
+DEFAULT_MAX_MESSAGE_SIZE = 35 * 1024 * 1024
+#: Upload chunk: a multiple of 320 KiB under 4 MB, as Microsoft recommends.
+UPLOAD_CHUNK_SIZE = 3_932_160
+#: Outlook allows four concurrent requests per app and mailbox.
+MAX_CONCURRENT_REQUESTS = 4
+#: Encode message JSON in the executor above this many attachment bytes.
+ENCODE_IN_EXECUTOR_ABOVE = 1_000_000
+#: How many times one upload may resume after a failed chunk.
+MAX_UPLOAD_RESUMES = 3
+
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=45)
+_JSON_OVERHEAD = 512
+
+
+class MessageLimitError(O365Error):
+    """The message breaks a size limit; nothing was sent."""
+
+    def __init__(self, message: str, *, name: str | None, limit: int) -> None:
+        """Name the attachment (if one) and the limit in bytes."""
+        super().__init__(message)
+        self.name = name
+        self.limit = limit
+
+
+class AttachmentTooLargeError(MessageLimitError):
+    """One attachment is over Graph's 150 MB limit."""
+
+
+class MessageTooLargeError(MessageLimitError):
+    """All attachments together are over the message size limit."""
+
+
+class MailReadWriteRequiredError(AccessDeniedError):
+    """A draft was refused: large attachments need ``Mail.ReadWrite``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRecord:
+    """One failed Graph request, kept for diagnostics."""
+
+    at: float
+    operation: str
+    status: int | None
+    code: str | None
+    request_id: str | None
+    message: str
+
+
+@dataclass(slots=True)
+class GraphStats:
+    """Counters of one client, for diagnostics and benchmarks."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    token_refreshes: int = 0
+    last_errors: deque[ErrorRecord] = field(default_factory=lambda: deque(maxlen=10))
+
+
+@dataclass(frozen=True, slots=True)
+class SendReceipt:
+    """How a message left: one ``sendMail`` or a draft with uploads."""
+
+    method: Literal["sendMail", "draft"]
+    request_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GraphUser:
+    """The directory entry of a mailbox."""
+
+    id: str
+    mail: str | None
+    user_principal_name: str | None
+    display_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    status: int
+    body: bytes
+    headers: Any
+    token: str | None
+
+    @property
+    def request_id(self) -> str | None:
+        value = self.headers.get("request-id") or self.headers.get("client-request-id")
+        return str(value) if value else None
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
+
+    def error(self) -> GraphError:
+        return graph_error_from_response(
+            self.status,
+            self.json(),
+            request_id=self.request_id,
+            retry_after=parse_retry_after(self.headers.get("Retry-After"), time.time()),
+        )
+
+
+def check_message_limits(
+    message: Message, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+) -> None:
+    """Raise :class:`MessageLimitError` if Graph would refuse the message."""
+    for attachment in message.attachments:
+        if attachment.size > MAX_ATTACHMENT_SIZE:
+            raise AttachmentTooLargeError(
+                f"{attachment.name} is {attachment.size} bytes, over the "
+                f"{MAX_ATTACHMENT_SIZE} bytes Graph accepts per attachment",
+                name=attachment.name,
+                limit=MAX_ATTACHMENT_SIZE,
+            )
+    if message.attachments_size > max_message_size:
+        raise MessageTooLargeError(
+            f"The attachments total {message.attachments_size} bytes, over the "
+            f"{max_message_size} bytes message size limit",
+            name=None,
+            limit=max_message_size,
+        )
+
+
+def _estimated_size(message: Message, attachments: Iterable[Attachment]) -> int:
+    """Return an upper estimate of the JSON size of a message with attachments."""
+    size = len(json.dumps(message.to_graph(())).encode()) + _JSON_OVERHEAD
+    for attachment in attachments:
+        size += base64_size(attachment.size) + len(attachment.name.encode()) * 2
+        size += len(attachment.content_type) + len(attachment.content_id or "") + 200
+    return size
+
+
+def fits_in_one_request(message: Message) -> bool:
+    """Return True when ``sendMail`` can carry the message and all its files."""
+    if any(a.size > MAX_EMBEDDED_ATTACHMENT for a in message.attachments):
+        return False
+    return _estimated_size(message, message.attachments) <= MAX_REQUEST_BYTES
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _next_expected_offset(body: Any) -> int | None:
+    """Return where an upload session wants the next bytes, if it says."""
+    if not isinstance(body, dict):
+        return None
+    ranges = body.get("nextExpectedRanges") or body.get("NextExpectedRanges")
+    if not isinstance(ranges, list) or not ranges:
+        return None
+    start = str(ranges[0]).split("-", 1)[0]
+    return int(start) if start.isdigit() else None
+
+
+class _ChunkReader:
+    """Reads an attachment's bytes at an offset: from memory or from its file."""
+
+    def __init__(self, attachment: Attachment, run_blocking: RunBlocking) -> None:
+        self._content = attachment.content
+        self._run_blocking = run_blocking
+        self._fd: int | None = None
+
+    async def read(self, offset: int, length: int) -> bytes:
+        if isinstance(self._content, bytes):
+            return self._content[offset : offset + length]
+        if self._fd is None:
+            self._fd = await self._run_blocking(
+                lambda: os.open(self._content, os.O_RDONLY)
+            )
+        fd = self._fd
+        data: bytes = await self._run_blocking(lambda: os.pread(fd, length, offset))
+        if len(data) != length:
+            raise O365Error("The file changed while it was being sent")
+        return data
+
+    async def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            await self._run_blocking(lambda: os.close(fd))
+
+
+class GraphClient:
+    """Sends mail as one mailbox through Microsoft Graph."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        tokens: AccessTokenProvider,
+        *,
+        graph_url: str = "https://graph.microsoft.com",
+        ssl_context: Any = True,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int = MAX_CONCURRENT_REQUESTS,
+        run_blocking: RunBlocking | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """Use ``session`` for every request and ``tokens`` for bearer tokens."""
+        self._session = session
+        self._tokens = tokens
+        self._base = f"{graph_url.rstrip('/')}/{GRAPH_VERSION}"
+        self._ssl = ssl_context
+        self._retry = retry or RetryPolicy()
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._run_blocking = run_blocking or self._run_in_default_executor
+        self._sleep = sleep
+        self.stats = GraphStats()
+
+    @staticmethod
+    async def _run_in_default_executor(func: Callable[[], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, func)
+
+    # -- public API ---------------------------------------------------------
+
+    async def send_mail(
+        self,
+        mailbox: str,
+        message: Message,
+        *,
+        save_to_sent_items: bool = True,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> SendReceipt:
+        """Send ``message`` from ``mailbox`` (UPN, address or object ID).
+
+        A message that fits in one request goes out with one ``sendMail``.
+        Bigger ones become a draft, their large files are uploaded in chunks
+        and the draft is sent; a failure on the way deletes the draft.
+        """
+        check_message_limits(message, max_message_size)
+        if fits_in_one_request(message):
+            attachments = await self._load(message.attachments)
+            payload = await self._encode(
+                lambda: {
+                    "message": message.to_graph(attachments),
+                    "saveToSentItems": save_to_sent_items,
+                },
+                message.attachments_size,
+            )
+            reply = await self._request(
+                "POST",
+                self._user_url(mailbox, "sendMail"),
+                "sendMail",
+                body=payload,
+                ok=(200, 202),
+            )
+            return SendReceipt("sendMail", reply.request_id)
+        return await self._send_with_draft(mailbox, message)
+
+    async def get_user(self, user: str) -> GraphUser:
+        """Return the directory entry of a mailbox (needs ``User.Read.All``)."""
+        url = self._user_url(user).with_query(
+            {"$select": "id,mail,userPrincipalName,displayName"}
+        )
+        reply = await self._request("GET", url, "getUser", ok=(200,))
+        data = reply.json() or {}
+        return GraphUser(
+            id=str(data.get("id") or user),
+            mail=data.get("mail"),
+            user_principal_name=data.get("userPrincipalName"),
+            display_name=data.get("displayName"),
+        )
+
+    # -- the large-message path ----------------------------------------------
+
+    async def _send_with_draft(self, mailbox: str, message: Message) -> SendReceipt:
+        small = [a for a in message.attachments if a.size <= MAX_EMBEDDED_ATTACHMENT]
+        large = [a for a in message.attachments if a.size > MAX_EMBEDDED_ATTACHMENT]
+        budget = MAX_REQUEST_BYTES - _estimated_size(message, ())
+        in_draft: list[Attachment] = []
+        one_by_one: list[Attachment] = []
+        for attachment in small:
+            cost = _estimated_size(message, (attachment,)) - _estimated_size(
+                message, ()
+            )
+            if cost <= budget:
+                in_draft.append(attachment)
+                budget -= cost
+            else:
+                one_by_one.append(attachment)
+
+        loaded = await self._load(in_draft)
+        payload = await self._encode(
+            lambda: message.to_graph(loaded), sum(a.size for a in in_draft)
+        )
+        try:
+            reply = await self._request(
+                "POST",
+                self._user_url(mailbox, "messages"),
+                "createDraft",
+                body=payload,
+                ok=(200, 201),
+            )
+        except AccessDeniedError as err:
+            raise MailReadWriteRequiredError(
+                err.status,
+                err.code,
+                "Creating a draft was refused: attachments over 3 MB need the "
+                "Mail.ReadWrite application permission with admin consent",
+                request_id=err.request_id,
+            ) from err
+        draft_id = str((reply.json() or {}).get("id") or "")
+        if not draft_id:
+            raise GraphTransientError(
+                reply.status, None, "The draft has no id", request_id=reply.request_id
+            )
+        try:
+            for attachment in one_by_one:
+                (item,) = await self._load((attachment,))
+                body = await self._encode(item.to_graph, item.size)
+                await self._request(
+                    "POST",
+                    self._user_url(mailbox, "messages", draft_id, "attachments"),
+                    "addAttachment",
+                    body=body,
+                    ok=(200, 201),
+                )
+            for attachment in large:
+                await self._upload(mailbox, draft_id, attachment)
+            sent = await self._request(
+                "POST",
+                self._user_url(mailbox, "messages", draft_id, "send"),
+                "sendDraft",
+                ok=(200, 202),
+            )
+        except BaseException:
+            await asyncio.shield(self._delete_draft(mailbox, draft_id))
+            raise
+        return SendReceipt("draft", sent.request_id)
+
+    async def _delete_draft(self, mailbox: str, draft_id: str) -> None:
+        """Delete a draft that could not be sent (best effort, no retries)."""
+        with contextlib.suppress(O365Error):
+            await self._request(
+                "DELETE",
+                self._user_url(mailbox, "messages", draft_id),
+                "deleteDraft",
+                ok=(200, 204, 404),
+                retry=NO_RETRY,
+            )
+
+    async def _upload(
+        self, mailbox: str, draft_id: str, attachment: Attachment
+    ) -> None:
+        """Attach a large file to a draft through an upload session."""
+        reply = await self._request(
+            "POST",
+            self._user_url(
+                mailbox, "messages", draft_id, "attachments", "createUploadSession"
+            ),
+            "createUploadSession",
+            body=_dumps({"AttachmentItem": attachment.to_upload_item()}),
+            ok=(200, 201),
+        )
+        upload_url = (reply.json() or {}).get("uploadUrl")
+        if not isinstance(upload_url, str) or not upload_url.startswith("https://"):
+            raise GraphTransientError(
+                reply.status, None, "The upload session has no https uploadUrl"
+            )
+        # The upload URL is pre-authenticated: it must never be logged.
+        url = URL(upload_url, encoded=True)
+        reader = _ChunkReader(attachment, self._run_blocking)
+        try:
+            await self._upload_chunks(url, attachment, reader)
+        except BaseException:
+            await asyncio.shield(self._cancel_upload(url))
+            raise
+        finally:
+            await reader.close()
+
+    async def _upload_chunks(
+        self, url: URL, attachment: Attachment, reader: _ChunkReader
+    ) -> None:
+        total = attachment.size
+        offset = 0
+        resumes = 0
+        waited = 0.0
+        while offset < total:
+            length = min(UPLOAD_CHUNK_SIZE, total - offset)
+            chunk = await reader.read(offset, length)
+            headers = {
+                "Content-Range": f"bytes {offset}-{offset + length - 1}/{total}",
+                "Content-Type": "application/octet-stream",
+            }
+            error: O365Error
+            retry_after: float | None = None
+            try:
+                reply = await self._send_once(
+                    "PUT", url, "uploadChunk", chunk, headers, authorize=False
+                )
+            except O365ConnectionError as err:
+                error = err
+            else:
+                if reply.status in (200, 201, 202):
+                    if reply.status == 201 or offset + length >= total:
+                        return
+                    offset = _next_expected_offset(reply.json()) or offset + length
+                    continue
+                error = reply.error()
+                self._record("uploadChunk", error)
+                retry_after = error.retry_after
+                # A refused range tells where the session stands: resume there.
+                resume_at = _next_expected_offset(reply.json())
+                if (
+                    resume_at is not None
+                    and resume_at != offset
+                    and resumes < MAX_UPLOAD_RESUMES
+                ):
+                    resumes += 1
+                    offset = resume_at
+                    continue
+                if not error.transient:
+                    raise error
+            # Never resend blindly: ask the session which bytes it holds.
+            delay = self._retry.next_delay(resumes + 1, waited, retry_after)
+            if resumes >= MAX_UPLOAD_RESUMES or delay is None:
+                raise error
+            resumes += 1
+            self.stats.retries += 1
+            await self._sleep(delay)
+            waited += delay
+            offset = await self._upload_offset(url, error)
+
+    async def _upload_offset(self, url: URL, error: O365Error) -> int:
+        """Ask an upload session where to resume; re-raise ``error`` if it cannot say."""
+        try:
+            reply = await self._send_once("GET", url, "uploadStatus", authorize=False)
+        except O365ConnectionError:
+            raise error from None
+        offset = _next_expected_offset(reply.json()) if reply.status == 200 else None
+        if offset is None:
+            raise error
+        return offset
+
+    async def _cancel_upload(self, url: URL) -> None:
+        with contextlib.suppress(O365Error):
+            await self._send_once("DELETE", url, "cancelUpload", authorize=False)
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _user_url(self, user: str, *segments: str) -> URL:
+        """Return ``/users/{user}/...`` with every segment percent-encoded once."""
+        path = "/".join(quote(part, safe="") for part in (user, *segments))
+        return URL(f"{self._base}/users/{path}", encoded=True)
+
+    async def _load(self, attachments: Sequence[Attachment]) -> list[Attachment]:
+        """Return the attachments with file contents read (off the event loop)."""
+        loaded: list[Attachment] = []
+        for attachment in attachments:
+            content = attachment.content
+            if not isinstance(content, Path):
+                loaded.append(attachment)
+                continue
+            data: bytes = await self._run_blocking(content.read_bytes)
+            if len(data) != attachment.size:
+                raise O365Error(f"{attachment.name} changed while it was read")
+            loaded.append(
+                Attachment(
+                    attachment.name,
+                    attachment.content_type,
+                    data,
+                    len(data),
+                    attachment.content_id,
+                )
+            )
+        return loaded
+
+    async def _encode(self, build: Callable[[], Any], attachment_bytes: int) -> bytes:
+        """Build and serialise a JSON body, in the executor when it is big."""
+        if attachment_bytes > ENCODE_IN_EXECUTOR_ABOVE:
+            data: bytes = await self._run_blocking(lambda: _dumps(build()))
+            return data
+        return _dumps(build())
+
+    async def _request(
+        self,
+        method: str,
+        url: URL,
+        operation: str,
+        *,
+        body: bytes | None = None,
+        ok: tuple[int, ...] = (200,),
+        retry: RetryPolicy | None = None,
+    ) -> _Reply:
+        """Send an authorised Graph request, retrying what may succeed later."""
+        policy = retry or self._retry
+        attempt = 0
+        waited = 0.0
+        rejected: str | None = None
+        refreshed = False
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        while True:
+            attempt += 1
+            error: O365Error
+            retry_after: float | None = None
+            try:
+                reply = await self._send_once(
+                    method, url, operation, body, headers, rejected=rejected
+                )
+            except O365Error as err:
+                if not err.transient:
+                    raise
+                error = err
+                self._record(operation, err)
+            else:
+                if reply.status in ok:
+                    return reply
+                if reply.status == 401 and not refreshed:
+                    # The token was revoked or expired early: renew it once.
+                    refreshed = True
+                    rejected = reply.token
+                    attempt -= 1
+                    self.stats.token_refreshes += 1
+                    continue
+                graph_error = reply.error()
+                self._record(operation, graph_error)
+                if not graph_error.transient:
+                    raise graph_error
+                if graph_error.status == 429:
+                    self.stats.throttled += 1
+                error = graph_error
+                retry_after = graph_error.retry_after
+            delay = policy.next_delay(attempt, waited, retry_after)
+            if delay is None:
+                raise error
+            self.stats.retries += 1
+            _LOGGER.debug(
+                "%s failed (%s); retry %d in %.1f s", operation, error, attempt, delay
+            )
+            await self._sleep(delay)
+            waited += delay
+
+    async def _send_once(
+        self,
+        method: str,
+        url: URL,
+        operation: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        authorize: bool = True,
+        rejected: str | None = None,
+    ) -> _Reply:
+        """Send one request (no retries); network failures raise."""
+        send_headers = {
+            "Accept": "application/json",
+            "client-request-id": str(uuid.uuid4()),
+            **(headers or {}),
+        }
+        token: str | None = None
+        if authorize:
+            token = await self._tokens.async_get_access_token(rejected=rejected)
+            send_headers["Authorization"] = f"Bearer {token}"
+        async with self._slots:
+            self.stats.requests += 1
+            try:
+                async with self._session.request(
+                    method,
+                    url,
+                    data=body,
+                    headers=send_headers,
+                    ssl=self._ssl,
+                    timeout=REQUEST_TIMEOUT,
+                ) as resp:
+                    return _Reply(resp.status, await resp.read(), resp.headers, token)
+            except (aiohttp.ClientError, TimeoutError) as err:
+                raise O365ConnectionError(
+                    f"{operation} failed: {type(err).__name__}"
+                ) from err
+
+    def _record(self, operation: str, error: O365Error) -> None:
+        graph = error if isinstance(error, GraphError) else None
+        self.stats.last_errors.append(
+            ErrorRecord(
+                at=time.time(),
+                operation=operation,
+                status=graph.status if graph else None,
+                code=graph.code if graph else type(error).__name__,
+                request_id=graph.request_id if graph else None,
+                message=str(error),
+            )
+        )

@@ -1,0 +1,69 @@
+"""When and how long to wait before trying a Graph request again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+import random
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded, jittered exponential backoff that honours ``Retry-After``.
+
+    The defaults keep one action call under a minute in the worst case: up to
+    4 tries of a request, waits of 1, 2 and 4 seconds (each ±25 %), a server's
+    ``Retry-After`` obeyed when it fits, and at most 30 seconds of waiting in
+    all. What still fails is the caller's to queue.
+    """
+
+    attempts: int = 4
+    base_delay: float = 1.0
+    max_delay: float = 8.0
+    max_total_wait: float = 30.0
+    jitter: float = 0.25
+
+    def backoff(self, retry: int) -> float:
+        """Return the wait before retry number ``retry`` (1 for the first)."""
+        delay = min(self.max_delay, self.base_delay * 2 ** (retry - 1))
+        spread = delay * self.jitter
+        jittered: float = delay + random.uniform(-spread, spread)
+        return max(0.0, jittered)
+
+    def next_delay(
+        self, attempt: int, waited: float, retry_after: float | None
+    ) -> float | None:
+        """Return how long to wait before the next try, or None to give up.
+
+        ``attempt`` tries were made and ``waited`` seconds already spent
+        waiting. A ``Retry-After`` longer than the remaining budget gives up
+        at once rather than sleeping into a failure.
+        """
+        if attempt >= self.attempts:
+            return None
+        delay = retry_after if retry_after is not None else self.backoff(attempt)
+        if waited + delay > self.max_total_wait:
+            return None
+        return delay
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Return the seconds a ``Retry-After`` header asks for, if it says.
+
+    Accepts delta-seconds and HTTP dates; ``now`` is the current POSIX time.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)

@@ -1,0 +1,33 @@
+"""Fixtures for the Graph client tests: a plain aiohttp session, no Home Assistant."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import aiohttp
+import pytest
+
+
+class FakeTokens:
+    """A token source that counts requests and honours ``rejected``."""
+
+    def __init__(self) -> None:
+        self.issued = 0
+        self.current = "token-1"
+
+    async def async_get_access_token(self, *, rejected: str | None = None) -> str:
+        if rejected == self.current:
+            self.issued += 1
+            self.current = f"token-{self.issued + 1}"
+        return self.current
+
+
+@pytest.fixture
+async def session() -> AsyncGenerator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client_session:
+        yield client_session
+
+
+@pytest.fixture
+def tokens() -> FakeTokens:
+    return FakeTokens()

@@ -1,0 +1,264 @@
+"""Tests of the token provider: MSAL in an executor, caching, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import aiohttp
+import pytest
+
+from custom_components.o365.graph import (
+    CLOUDS,
+    ClientSecretExpiredError,
+    Cloud,
+    InvalidClientIdError,
+    InvalidClientSecretError,
+    InvalidTenantError,
+    O365ConnectionError,
+    TokenEndpointError,
+    TokenProvider,
+    decode_jwt_claims,
+)
+from custom_components.o365.graph.auth import _SyncHttpBridge
+from custom_components.o365.graph.exceptions import AuthenticationError
+from tests.conftest import CLIENT_ID, CLIENT_SECRET, TENANT_ID, GraphMock, make_jwt
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def provider(
+    session: aiohttp.ClientSession, clock: Clock | None = None, tenant: str = TENANT_ID
+) -> TokenProvider:
+    return TokenProvider(
+        session,
+        tenant=tenant,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        endpoints=CLOUDS[Cloud.GLOBAL],
+        clock=clock or Clock(),
+    )
+
+
+async def test_token_is_acquired_in_a_worker_thread(
+    session: aiohttp.ClientSession, graph_mock: GraphMock
+) -> None:
+    """MSAL (blocking) never runs on the event loop thread."""
+    graph_mock.sign_in(roles=("Mail.Send", "Mail.ReadWrite"))
+    tokens = provider(session)
+    token = await tokens.async_get_token()
+    assert tokens.last_thread is not None
+    assert tokens.last_thread != threading.current_thread().name
+    assert token.roles == {"Mail.Send", "Mail.ReadWrite"}
+    assert token.tenant_id == TENANT_ID
+    assert CLIENT_SECRET not in repr(token)
+    assert CLIENT_SECRET not in repr(tokens)
+    (form,) = graph_mock.token_requests()
+    assert form["client_secret"] == [CLIENT_SECRET]
+    assert form["grant_type"] == ["client_credentials"]
+
+
+async def test_bridge_refuses_to_run_on_the_loop(
+    session: aiohttp.ClientSession,
+) -> None:
+    bridge = _SyncHttpBridge(session, asyncio.get_running_loop(), True, 5)
+    with pytest.raises(RuntimeError, match="executor"):
+        bridge.get("https://login.microsoftonline.com/x")
+    bridge.close()
+
+
+async def test_cached_until_refresh_time(
+    session: aiohttp.ClientSession, graph_mock: GraphMock
+) -> None:
+    """The hot path reuses the token; a new one comes 5 minutes before expiry."""
+    graph_mock.sign_in(expires_in=3599)
+    clock = Clock()
+    tokens = provider(session, clock)
+    first = await tokens.async_get_access_token()
+    for _ in range(50):
+        assert await tokens.async_get_access_token() == first
+    assert len(graph_mock.token_requests()) == 1
+    clock.now += 3599 - 300 - 1
+    await tokens.async_get_access_token()
+    assert len(graph_mock.token_requests()) == 1
+    clock.now += 2
+    await tokens.async_get_access_token()
+    assert len(graph_mock.token_requests()) == 2
+    assert tokens.tokens_fetched == 2
+
+
+async def test_short_lived_token_renewed_at_half_life(
+    session: aiohttp.ClientSession, graph_mock: GraphMock
+) -> None:
+    graph_mock.sign_in(expires_in=60)
+    clock = Clock()
+    tokens = provider(session, clock)
+    token = await tokens.async_get_token()
+    assert token.refresh_at - clock.now == 30
+
+
+async def test_rejected_token_renewed_once_for_all_callers(
+    session: aiohttp.ClientSession, graph_mock: GraphMock
+) -> None:
+    """After a 401 the token is dropped (also from MSAL's cache) and fetched once."""
+    graph_mock.sign_in()
+    tokens = provider(session)
+    old = await tokens.async_get_access_token()
+    results = await asyncio.gather(
+        *(tokens.async_get_access_token(rejected=old) for _ in range(5))
+    )
+    assert len(graph_mock.token_requests()) == 2
+    assert len(set(results)) == 1
+    # A stale rejection (of a token already replaced) fetches nothing.
+    await tokens.async_get_access_token(rejected="some older token")
+    assert len(graph_mock.token_requests()) == 2
+
+
+@pytest.mark.parametrize(
+    ("error", "codes", "status", "expected"),
+    [
+        ("invalid_client", [7000215], 401, InvalidClientSecretError),
+        ("invalid_client", [7000222], 401, ClientSecretExpiredError),
+        ("invalid_client", [], 401, InvalidClientSecretError),
+        ("unauthorized_client", [700016], 400, InvalidClientIdError),
+        ("invalid_tenant", [90002], 400, InvalidTenantError),
+        ("invalid_request", [900023], 400, InvalidTenantError),
+        ("temporarily_unavailable", [], 400, TokenEndpointError),
+        ("invalid_request", [12345], 400, AuthenticationError),
+    ],
+)
+async def test_token_errors(
+    session: aiohttp.ClientSession,
+    graph_mock: GraphMock,
+    error: str,
+    codes: list[int],
+    status: int,
+    expected: type[Exception],
+) -> None:
+    graph_mock.openid()
+    graph_mock.token(error=error, codes=codes, status=status)
+    with pytest.raises(expected) as info:
+        await provider(session).async_get_token()
+    assert type(info.value) is expected
+    assert CLIENT_SECRET not in str(info.value)
+    if codes:
+        assert isinstance(info.value, AuthenticationError)
+        assert info.value.codes == tuple(codes)
+
+
+async def test_unknown_tenant(
+    session: aiohttp.ClientSession, graph_mock: GraphMock
+) -> None:
+    """MSAL's ValueError from the OpenID discovery means no such tenant."""
+    graph_mock.openid("nowhere.example", status=400)
+    with pytest.raises(InvalidTenantError):
+        await provider(session, tenant="nowhere.example").async_get_token()
+
+
+async def test_token_endpoint_server_error_is_transient(
+    session: aiohttp.ClientSession, graph_mock: GraphMock
+) -> None:
+    graph_mock.openid()
+    graph_mock.mocked.post(
+        f"https://login.microsoftonline.com/{TENANT_ID}/oauth2/v2.0/token",
+        status=503,
+        body="busy",
+        repeat=True,
+    )
+    with pytest.raises(TokenEndpointError) as info:
+        await provider(session).async_get_token()
+    assert info.value.transient
+
+
+async def test_openid_server_error_is_transient(
+    session: aiohttp.ClientSession, graph_mock: GraphMock
+) -> None:
+    graph_mock.mocked.get(
+        f"https://login.microsoftonline.com/{TENANT_ID}/v2.0/.well-known/openid-configuration",
+        status=500,
+        body="oops",
+    )
+    with pytest.raises(TokenEndpointError) as info:
+        await provider(session).async_get_token()
+    assert info.value.transient
+
+
+async def test_unreadable_token_answer(
+    session: aiohttp.ClientSession, graph_mock: GraphMock
+) -> None:
+    graph_mock.openid()
+    graph_mock.mocked.post(
+        f"https://login.microsoftonline.com/{TENANT_ID}/oauth2/v2.0/token",
+        status=200,
+        body="<html>proxy login</html>",
+    )
+    with pytest.raises(TokenEndpointError):
+        await provider(session).async_get_token()
+
+
+async def test_network_failure(
+    session: aiohttp.ClientSession, graph_mock: GraphMock
+) -> None:
+    graph_mock.openid()
+    graph_mock.token(exception=aiohttp.ClientConnectionError("reset"))
+    with pytest.raises(O365ConnectionError) as info:
+        await provider(session).async_get_token()
+    assert info.value.transient
+
+
+async def test_custom_executor_is_used(
+    session: aiohttp.ClientSession, graph_mock: GraphMock
+) -> None:
+    graph_mock.sign_in()
+    used: list[str] = []
+
+    async def run_blocking(func):  # type: ignore[no-untyped-def]
+        used.append("yes")
+        return await asyncio.get_running_loop().run_in_executor(None, func)
+
+    tokens = TokenProvider(
+        session,
+        tenant=TENANT_ID,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        endpoints=CLOUDS[Cloud.CHINA],
+        run_blocking=run_blocking,
+    )
+    graph_mock.mocked.get(
+        f"https://login.partner.microsoftonline.cn/{TENANT_ID}/v2.0/.well-known/openid-configuration",
+        payload={
+            "authorization_endpoint": "https://login.partner.microsoftonline.cn/a",
+            "token_endpoint": f"https://login.partner.microsoftonline.cn/{TENANT_ID}/oauth2/v2.0/token",
+        },
+    )
+    graph_mock.mocked.post(
+        f"https://login.partner.microsoftonline.cn/{TENANT_ID}/oauth2/v2.0/token",
+        payload={"access_token": make_jwt(), "expires_in": 3599},
+    )
+    await tokens.async_get_token()
+    assert used == ["yes"]
+    (form,) = graph_mock.token_requests("login.partner.microsoftonline.cn")
+    assert form["scope"] == ["https://microsoftgraph.chinacloudapi.cn/.default"]
+
+
+@pytest.mark.parametrize(
+    ("token", "claims"),
+    [
+        ("opaque", {}),
+        ("a.!!!.c", {}),
+        (f"a.{'W10'}.c", {}),
+        (make_jwt(tid="x"), {"tid": "x"}),
+    ],
+)
+def test_decode_jwt_claims(token: str, claims: dict[str, str]) -> None:
+    decoded = decode_jwt_claims(token)
+    for key, value in claims.items():
+        assert decoded[key] == value
+    if not claims:
+        assert decoded == {}

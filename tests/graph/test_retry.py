@@ -1,0 +1,220 @@
+"""Tests of the retry policy and of the client's handling of transient failures."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import aiohttp
+import pytest
+from yarl import URL
+
+from custom_components.o365.graph import (
+    EmailAddress,
+    GraphClient,
+    GraphTransientError,
+    Message,
+    O365ConnectionError,
+    RetryPolicy,
+    TokenEndpointError,
+)
+from custom_components.o365.graph.retry import parse_retry_after
+from tests.conftest import MAILBOX, GraphMock, users_url
+
+from .conftest import FakeTokens
+
+MESSAGE = Message(subject="Hi", body="Hello", to=(EmailAddress("ops@contoso.com"),))
+
+
+class Sleeps:
+    """Records waits instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
+def client(
+    session: aiohttp.ClientSession,
+    tokens: Any,
+    sleeps: Sleeps,
+    policy: RetryPolicy | None = None,
+) -> GraphClient:
+    return GraphClient(session, tokens, retry=policy or RetryPolicy(), sleep=sleeps)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("7", 7.0),
+        (" 12 ", 12.0),
+        ("soon", None),
+        ("Wed, 21 Oct 2015 07:28:00", None),
+    ],
+)
+def test_parse_retry_after(header: str | None, expected: float | None) -> None:
+    assert parse_retry_after(header, 0.0) == expected
+
+
+def test_parse_retry_after_http_date() -> None:
+    now = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
+    later = format_datetime(now + timedelta(seconds=9), usegmt=True)
+    assert parse_retry_after(later, now.timestamp()) == 9.0
+    earlier = format_datetime(now - timedelta(seconds=9), usegmt=True)
+    assert parse_retry_after(earlier, now.timestamp()) == 0.0
+
+
+def test_backoff_grows_with_jitter_and_cap() -> None:
+    policy = RetryPolicy(base_delay=1.0, max_delay=8.0, jitter=0.25)
+    for retry, nominal in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 8.0)]:
+        for _ in range(20):
+            assert nominal * 0.75 <= policy.backoff(retry) <= nominal * 1.25
+
+
+def test_next_delay_bounds() -> None:
+    policy = RetryPolicy(attempts=4, max_total_wait=30.0, jitter=0.0)
+    assert policy.next_delay(1, 0.0, None) == 1.0
+    assert policy.next_delay(1, 0.0, 5.0) == 5.0
+    assert policy.next_delay(4, 0.0, None) is None  # out of attempts
+    assert policy.next_delay(1, 28.0, 5.0) is None  # over the total wait
+    assert policy.next_delay(1, 0.0, 31.0) is None  # Retry-After too long
+
+
+async def test_429_honours_retry_after(
+    session: aiohttp.ClientSession, tokens: FakeTokens, graph_mock: GraphMock
+) -> None:
+    graph_mock.send_mail(
+        status=429,
+        code="ApplicationThrottled",
+        headers={"Retry-After": "3"},
+        repeat=False,
+    )
+    graph_mock.send_mail()
+    sleeps = Sleeps()
+    graph = client(session, tokens, sleeps)
+    await graph.send_mail(MAILBOX, MESSAGE)
+    assert sleeps.delays == [3.0]
+    assert len(graph_mock.calls("POST", "/sendMail")) == 2
+    assert graph.stats.retries == 1
+    assert graph.stats.throttled == 1
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"status": 503},
+        {"status": 504},
+        {"status": 429, "code": "TooManyRequests"},
+        {"exception": aiohttp.ServerDisconnectedError()},
+        {"exception": aiohttp.ClientConnectionError("reset by peer")},
+        {"exception": TimeoutError()},
+    ],
+)
+async def test_transient_failures_are_retried(
+    session: aiohttp.ClientSession,
+    tokens: FakeTokens,
+    graph_mock: GraphMock,
+    failure: dict[str, Any],
+) -> None:
+    graph_mock.send_mail(**failure, repeat=False)
+    graph_mock.send_mail(**failure, repeat=False)
+    graph_mock.send_mail()
+    sleeps = Sleeps()
+    await client(session, tokens, sleeps).send_mail(MAILBOX, MESSAGE)
+    assert len(sleeps.delays) == 2
+    assert 0.75 <= sleeps.delays[0] <= 1.25
+    assert 1.5 <= sleeps.delays[1] <= 2.5
+    assert len(graph_mock.calls("POST", "/sendMail")) == 3
+
+
+async def test_gives_up_after_the_attempts(
+    session: aiohttp.ClientSession, tokens: FakeTokens, graph_mock: GraphMock
+) -> None:
+    graph_mock.send_mail(status=503)
+    sleeps = Sleeps()
+    graph = client(session, tokens, sleeps)
+    with pytest.raises(GraphTransientError) as info:
+        await graph.send_mail(MAILBOX, MESSAGE)
+    assert info.value.transient
+    assert len(graph_mock.calls("POST", "/sendMail")) == 4
+    assert len(sleeps.delays) == 3
+    assert sum(sleeps.delays) <= RetryPolicy().max_total_wait
+    assert graph.stats.last_errors[-1].status == 503
+
+
+async def test_connection_error_gives_up_transient(
+    session: aiohttp.ClientSession, tokens: FakeTokens, graph_mock: GraphMock
+) -> None:
+    graph_mock.send_mail(exception=aiohttp.ClientConnectionError("down"))
+    with pytest.raises(O365ConnectionError):
+        await client(session, tokens, Sleeps()).send_mail(MAILBOX, MESSAGE)
+
+
+async def test_retry_after_beyond_budget_gives_up_at_once(
+    session: aiohttp.ClientSession, tokens: FakeTokens, graph_mock: GraphMock
+) -> None:
+    """A Retry-After of 10 minutes is not slept through inside an action."""
+    graph_mock.send_mail(status=429, headers={"Retry-After": "600"})
+    sleeps = Sleeps()
+    with pytest.raises(GraphTransientError) as info:
+        await client(session, tokens, sleeps).send_mail(MAILBOX, MESSAGE)
+    assert info.value.retry_after == 600
+    assert sleeps.delays == []
+    assert len(graph_mock.calls("POST", "/sendMail")) == 1
+
+
+async def test_permanent_errors_are_not_retried(
+    session: aiohttp.ClientSession, tokens: FakeTokens, graph_mock: GraphMock
+) -> None:
+    graph_mock.send_mail(status=400, code="ErrorInvalidRecipients")
+    sleeps = Sleeps()
+    with pytest.raises(Exception, match="ErrorInvalidRecipients"):
+        await client(session, tokens, sleeps).send_mail(MAILBOX, MESSAGE)
+    assert sleeps.delays == []
+
+
+async def test_token_endpoint_trouble_is_retried(
+    session: aiohttp.ClientSession, graph_mock: GraphMock
+) -> None:
+    class FlakyTokens:
+        calls = 0
+
+        async def async_get_access_token(self, *, rejected: str | None = None) -> str:
+            self.calls += 1
+            if self.calls == 1:
+                raise TokenEndpointError("login down")
+            return "token"
+
+    graph_mock.send_mail()
+    sleeps = Sleeps()
+    await client(session, FlakyTokens(), sleeps).send_mail(MAILBOX, MESSAGE)
+    assert len(sleeps.delays) == 1
+
+
+async def test_at_most_four_requests_in_flight(
+    session: aiohttp.ClientSession, tokens: FakeTokens, graph_mock: GraphMock
+) -> None:
+    in_flight = 0
+    peak = 0
+
+    async def slow(url: URL, **kwargs: Any) -> Any:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        from aioresponses import CallbackResult
+
+        return CallbackResult(status=202)
+
+    graph_mock.mocked.post(users_url(MAILBOX, "sendMail"), callback=slow, repeat=True)
+    graph = client(session, tokens, Sleeps())
+    await asyncio.gather(*(graph.send_mail(MAILBOX, MESSAGE) for _ in range(20)))
+    assert peak == 4
+    assert graph.stats.requests == 20
