@@ -1,0 +1,241 @@
+"""Faults that can be switched on at run time to exercise a client's error paths.
+
+A fault has a ``kind``, a ``count`` (how many matching requests it hits; -1 keeps
+it until cleared) and a ``match`` (an operation name, ``graph`` for any call under
+``/v1.0``, or ``any``). On the command line it is written ``KIND[:key=value,...]``,
+for example ``429:count=3,retry_after=2,match=sendMail`` or
+``504:after_accept`` (a bare key means ``true``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+from email.utils import format_datetime
+from enum import StrEnum
+from typing import Any
+import uuid
+
+from .common import GRAPH_OPERATIONS, Operation
+
+MATCH_GRAPH = "graph"
+MATCH_ANY = "any"
+MATCHES = frozenset({*Operation, MATCH_GRAPH, MATCH_ANY})
+
+
+class FaultKind(StrEnum):
+    """What a fault does to the requests it hits."""
+
+    THROTTLED = "429"
+    UNAVAILABLE = "503"
+    GATEWAY_TIMEOUT = "504"
+    LATENCY = "latency"
+    DROP = "drop"
+    EXPIRED_SECRET = "expired_secret"  # noqa: S105 - a fault kind
+    WRONG_SECRET = "wrong_secret"  # noqa: S105 - a fault kind
+    MISSING_ROLE = "missing_role"
+    TOKEN_DOWN = "token_down"  # noqa: S105 - a fault kind
+
+
+#: Kinds answered in place of the real response (by the server middleware).
+RESPONSE_KINDS = frozenset(
+    {
+        FaultKind.THROTTLED,
+        FaultKind.UNAVAILABLE,
+        FaultKind.GATEWAY_TIMEOUT,
+        FaultKind.DROP,
+        FaultKind.TOKEN_DOWN,
+    }
+)
+#: Kinds that only make sense at the token endpoint.
+TOKEN_KINDS = frozenset(
+    {
+        FaultKind.EXPIRED_SECRET,
+        FaultKind.WRONG_SECRET,
+        FaultKind.MISSING_ROLE,
+        FaultKind.TOKEN_DOWN,
+    }
+)
+_RETRY_OPTIONS = frozenset({"retry_after", "retry_after_date"})
+#: Options each kind accepts besides ``kind``, ``count`` and ``match``.
+_OPTIONS: Mapping[FaultKind, frozenset[str]] = {
+    FaultKind.THROTTLED: _RETRY_OPTIONS,
+    FaultKind.UNAVAILABLE: _RETRY_OPTIONS,
+    FaultKind.TOKEN_DOWN: _RETRY_OPTIONS,
+    FaultKind.GATEWAY_TIMEOUT: frozenset({"after_accept"}),
+    FaultKind.DROP: frozenset({"after_accept"}),
+    FaultKind.LATENCY: frozenset({"delay_ms"}),
+}
+_TYPES: Mapping[str, type] = {
+    "count": int,
+    "match": str,
+    "retry_after": int,
+    "retry_after_date": bool,
+    "delay_ms": int,
+    "after_accept": bool,
+}
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+@dataclass
+class Fault:
+    """One switched-on fault (see the module docstring)."""
+
+    kind: FaultKind
+    count: int = 1
+    match: str = ""
+    #: Seconds for the ``Retry-After`` header (429/503/token_down); None omits it.
+    retry_after: int | None = None
+    #: Send ``Retry-After`` as an HTTP date instead of seconds.
+    retry_after_date: bool = False
+    delay_ms: int = 1000
+    #: 504/drop: process the request (the mail is accepted) before failing.
+    after_accept: bool = False
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    hits: int = 0
+
+    def __post_init__(self) -> None:
+        """Fill the default match and check the options."""
+        self.kind = FaultKind(self.kind)
+        token_only = self.kind in TOKEN_KINDS
+        self.match = self.match or (
+            Operation.TOKEN.value if token_only else MATCH_GRAPH
+        )
+        if self.match not in MATCHES:
+            raise ValueError(
+                f"unknown match {self.match!r}; use one of {', '.join(sorted(MATCHES))}"
+            )
+        if token_only and self.match != Operation.TOKEN:
+            raise ValueError(f"fault {self.kind} applies to the token endpoint only")
+        if self.count == 0 or self.count < -1:
+            raise ValueError("count must be a positive number, or -1 (until cleared)")
+        if self.delay_ms < 0 or (self.retry_after or 0) < 0:
+            raise ValueError("delay_ms and retry_after cannot be negative")
+        if self.retry_after_date and self.retry_after is None:
+            raise ValueError("retry_after_date needs retry_after (seconds from now)")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, object]) -> Fault:
+        """Build a fault from JSON or parsed command-line options."""
+        if "kind" not in data:
+            raise ValueError("a fault needs a kind")
+        try:
+            kind = FaultKind(str(data["kind"]))
+        except ValueError:
+            kinds = ", ".join(kind.value for kind in FaultKind)
+            raise ValueError(
+                f"unknown fault kind {data['kind']!r}; use one of {kinds}"
+            ) from None
+        allowed = {"kind", "count", "match"} | _OPTIONS.get(kind, frozenset())
+        options: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in allowed:
+                raise ValueError(f"option {key!r} does not apply to fault {kind}")
+            if key != "kind":
+                options[key] = _coerce(key, value)
+        return cls(kind, **options)
+
+    @classmethod
+    def parse(cls, spec: str) -> Fault:
+        """Parse ``KIND[:key=value,...]`` (a bare key means true)."""
+        kind, _, rest = spec.strip().partition(":")
+        data: dict[str, object] = {"kind": kind}
+        for option in filter(None, (part.strip() for part in rest.split(","))):
+            key, sep, value = option.partition("=")
+            data[key.strip()] = value.strip() if sep else "true"
+        return cls.from_mapping(data)
+
+    def matches(self, operation: Operation) -> bool:
+        """Return True if this fault applies to the operation."""
+        if self.match == MATCH_ANY:
+            return True
+        if self.match == MATCH_GRAPH:
+            return operation in GRAPH_OPERATIONS
+        return self.match == operation
+
+    def retry_after_header(self, now: datetime) -> dict[str, str]:
+        """Return the ``Retry-After`` header for this fault, if it has one."""
+        if self.retry_after is None:
+            return {}
+        if self.retry_after_date:
+            when = now + timedelta(seconds=self.retry_after)
+            return {"Retry-After": format_datetime(when, usegmt=True)}
+        return {"Retry-After": str(self.retry_after)}
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the fault as JSON (``count`` is what remains)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["kind"] = self.kind.value
+        return data
+
+
+def _coerce(key: str, value: object) -> object:
+    """Convert a JSON or command-line value to the option's type."""
+    wanted = _TYPES[key]
+    if wanted is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+    elif wanted is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    elif isinstance(value, str):
+        return value
+    raise ValueError(f"option {key!r}: expected {wanted.__name__}, got {value!r}")
+
+
+class FaultBook:
+    """The active faults, in the order they were added."""
+
+    def __init__(self) -> None:
+        """Start with no faults."""
+        self._faults: list[Fault] = []
+
+    @property
+    def active(self) -> list[Fault]:
+        """Return the active faults."""
+        return list(self._faults)
+
+    def add(self, fault: Fault) -> Fault:
+        """Switch a fault on."""
+        self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        """Switch every fault off."""
+        self._faults.clear()
+
+    def take(self, operation: Operation, kinds: Collection[FaultKind]) -> Fault | None:
+        """Return and use up one hit of the first matching fault of these kinds."""
+        found = self.take_all(operation, kinds, first_only=True)
+        return found[0] if found else None
+
+    def take_all(
+        self,
+        operation: Operation,
+        kinds: Collection[FaultKind],
+        *,
+        first_only: bool = False,
+    ) -> list[Fault]:
+        """Return and use up one hit of every matching fault of these kinds."""
+        taken: list[Fault] = []
+        for fault in list(self._faults):
+            if fault.kind not in kinds or not fault.matches(operation):
+                continue
+            fault.hits += 1
+            if fault.count > 0:
+                fault.count -= 1
+                if fault.count == 0:
+                    self._faults.remove(fault)
+            taken.append(fault)
+            if first_only:
+                break
+        return taken
