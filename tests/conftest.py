@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Generator, Iterable
 import json
+from pathlib import Path
 import re
 import time
 from typing import Any
@@ -38,6 +39,10 @@ MAILBOX = "alerts@contoso.com"
 LOGIN = "https://login.microsoftonline.com"
 GRAPH = "https://graph.microsoft.com/v1.0"
 UNIQUE_ID = f"{TENANT_ID}:{MAILBOX}"
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 40 + b"\xff\xd9"
+
+#: Lines the fault-injection suite reports at the end of the run.
+FAULT_REPORT: list[str] = []
 
 ENTRY_DATA = {
     CONF_SOURCE: MAILBOX,
@@ -238,6 +243,14 @@ class GraphMock:
         ]
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print what the fault-injection suite saw (deliveries, duplicates)."""
+    if FAULT_REPORT:
+        terminalreporter.section("fault injection: every alert delivered or dropped")
+        for line in FAULT_REPORT:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(
     enable_custom_integrations: None,
@@ -246,10 +259,21 @@ def auto_enable_custom_integrations(
     return
 
 
+@pytest.fixture(autouse=True)
+def isolated_config_dir(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Give each Home Assistant test its own config folder (the outbox lives there)."""
+    if "hass" in request.fixturenames:
+        hass: HomeAssistant = request.getfixturevalue("hass")
+        config_dir = tmp_path / "config"
+        config_dir.mkdir()
+        hass.config.config_dir = str(config_dir)
+
+
 @pytest.fixture
 def graph_mock() -> Generator[GraphMock]:
     """Mock Entra ID and Graph; nothing leaves the machine."""
-    with aioresponses() as mocked:
+    # Home Assistant's own test client talks to 127.0.0.1: let it through.
+    with aioresponses(passthrough=["http://127.0.0.1"]) as mocked:
         yield GraphMock(mocked)
 
 
@@ -275,3 +299,31 @@ async def init_integration(
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     return config_entry
+
+
+@pytest.fixture
+async def front_door(hass: HomeAssistant, tmp_path: Path) -> str:
+    """A real camera entity (local_file) showing a JPEG."""
+    picture = tmp_path / "front_door.jpg"
+    picture.write_bytes(JPEG)
+    entry = MockConfigEntry(
+        domain="local_file",
+        title="Front door",
+        options={"name": "Front door", "file_path": str(picture)},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get("camera.front_door") is not None
+    return "camera.front_door"
+
+
+@pytest.fixture
+def files(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """An allowlisted folder with a PDF in it."""
+    folder = tmp_path / "share"
+    folder.mkdir()
+    (folder / "report.pdf").write_bytes(b"%PDF-1.7 report")
+    hass.config.allowlist_external_dirs = {str(folder)}
+    hass.config.allowlist_external_urls = {"https://files.example.com/public/"}
+    return folder

@@ -19,6 +19,7 @@ from custom_components.o365.const import (
     CONF_CLOUD,
     CONF_DEFAULT_RECIPIENTS,
     CONF_MAX_MESSAGE_SIZE_MB,
+    CONF_OUTBOX_MAX_AGE_HOURS,
     CONF_QUEUE_ON_FAILURE,
     CONF_SAVE_TO_SENT_ITEMS,
     CONF_SEND_TEST_EMAIL,
@@ -561,6 +562,7 @@ async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -
             CONF_SAVE_TO_SENT_ITEMS: False,
             CONF_QUEUE_ON_FAILURE: True,
             CONF_MAX_MESSAGE_SIZE_MB: 100.0,
+            CONF_OUTBOX_MAX_AGE_HOURS: 48.0,
         },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -569,4 +571,5 @@ async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -
         CONF_SAVE_TO_SENT_ITEMS: False,
         CONF_QUEUE_ON_FAILURE: True,
         CONF_MAX_MESSAGE_SIZE_MB: 100,
+        CONF_OUTBOX_MAX_AGE_HOURS: 48,
     }

@@ -1,31 +1,92 @@
-"""One configured sending mailbox at run time: its Graph client and settings."""
+"""One configured sending mailbox at run time: send now, or keep it for later.
+
+An :class:`O365Account` exists from the moment its entry starts setting up,
+connected or not, so alerts are accepted (and queued in its durable outbox)
+while Microsoft cannot be reached, while setup is retrying, and while a
+refused secret awaits re-authentication. A background worker delivers the
+outbox in order once the account is connected.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+import random
+import time
+from typing import TYPE_CHECKING, Any
 
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.util.hass_dict import HassKey
 
+from .compose import async_compose
 from .const import (
     CONF_DEFAULT_RECIPIENTS,
     CONF_MAX_MESSAGE_SIZE_MB,
+    CONF_OUTBOX_MAX_AGE_HOURS,
+    CONF_QUEUE_ON_FAILURE,
     CONF_SAVE_TO_SENT_ITEMS,
     CONF_SOURCE,
     DEFAULT_MAX_MESSAGE_SIZE_MB,
+    DEFAULT_OUTBOX_MAX_AGE_HOURS,
+    DEFAULT_QUEUE_ON_FAILURE,
     DEFAULT_SAVE_TO_SENT_ITEMS,
+    DOMAIN,
+    EVENT_MESSAGE_DROPPED,
+    EVENT_MESSAGE_QUEUED,
+    EVENT_MESSAGE_SENT,
+    LOGGER,
 )
-from .graph import EmailAddress
+from .errors import as_home_assistant_error, error_code
+from .graph import (
+    AccessDeniedError,
+    ClientSecretExpiredError,
+    EmailAddress,
+    GraphError,
+    InvalidClientSecretError,
+    MailReadWriteRequiredError,
+    Message,
+    O365Error,
+)
+from .graph.message import is_email_address
+from .issues import (
+    async_clear_send_issues,
+    async_raise_consent_issue,
+    async_raise_dropped_issue,
+    async_raise_secret_issue,
+)
+from .outbox import Outbox, OutboxItem
 
 if TYPE_CHECKING:
-    from homeassistant.config_entries import ConfigEntry
-
     from .connection import Connection
+    from .request import MailRequest
+
+DATA_ACCOUNTS: HassKey[dict[str, O365Account]] = HassKey(f"{DOMAIN}_accounts")
+#: Dispatcher signal (with the entry ID) when the outbox length changes.
+SIGNAL_OUTBOX_CHANGED = f"{DOMAIN}_outbox_changed_{{}}"
+
+OUTBOX_FOLDER = "o365_outbox"
+#: Entry states in which an account accepts messages (queued until connected).
+ACCEPTING_STATES = (
+    ConfigEntryState.LOADED,
+    ConfigEntryState.SETUP_IN_PROGRESS,
+    ConfigEntryState.SETUP_RETRY,
+    ConfigEntryState.SETUP_ERROR,
+)
+#: The outbox keeps at most this many messages / bytes; the oldest give way.
+OUTBOX_MAX_MESSAGES = 100
+OUTBOX_MAX_BYTES = 200 * 1024 * 1024
+#: Waits between delivery attempts of a queued message: 15 s doubling to 5 min.
+OUTBOX_FIRST_DELAY = 15.0
+OUTBOX_MAX_DELAY = 300.0
 
 
 @dataclass(slots=True)
 class AccountStats:
-    """What happened to this account's messages since it was loaded."""
+    """What happened to this account's messages since Home Assistant started."""
 
     sent: int = 0
     failed: int = 0
@@ -33,39 +94,408 @@ class AccountStats:
     dropped: int = 0
 
 
-@dataclass
+def outbox_delay(attempts: int) -> float:
+    """Return the wait before the next delivery attempt of a queued message."""
+    delay = min(OUTBOX_MAX_DELAY, OUTBOX_FIRST_DELAY * 2.0 ** max(0, attempts - 1))
+    jitter: float = random.uniform(0.8, 1.2)
+    return delay * jitter
+
+
+@dataclass(eq=False)
 class O365Account:
-    """A mailbox that sends through Graph, with the entry's options."""
+    """A sending mailbox: its settings, Graph connection (when up) and outbox."""
 
     hass: HomeAssistant
     entry: ConfigEntry
-    connection: Connection
+    outbox: Outbox
+    connection: Connection | None = None
     stats: AccountStats = field(default_factory=AccountStats)
+    #: Set when Microsoft refused the secret: sends queue until reauth.
+    auth_failed: bool = False
+    _mailbox_address: str | None = None
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The queued message being sent right now (never dropped meanwhile).
+    _in_flight: OutboxItem | None = None
+    #: Try the oldest message now, whatever its backoff (a new alert came).
+    _probe: bool = False
+
+    # -- settings ---------------------------------------------------------------
 
     @property
     def mailbox(self) -> str:
         """Return the sending mailbox as configured (address or object ID)."""
         return str(self.entry.data[CONF_SOURCE])
 
+    def _option(self, key: str, default: Any) -> Any:
+        return self.entry.options.get(key, default)
+
     @property
     def save_to_sent_items(self) -> bool:
         """Return whether sent mail is kept in Sent Items by default."""
-        return bool(
-            self.entry.options.get(CONF_SAVE_TO_SENT_ITEMS, DEFAULT_SAVE_TO_SENT_ITEMS)
-        )
+        return bool(self._option(CONF_SAVE_TO_SENT_ITEMS, DEFAULT_SAVE_TO_SENT_ITEMS))
+
+    @property
+    def queue_on_failure(self) -> bool:
+        """Return whether transient failures queue the message."""
+        return bool(self._option(CONF_QUEUE_ON_FAILURE, DEFAULT_QUEUE_ON_FAILURE))
 
     @property
     def max_message_size(self) -> int:
         """Return the message size limit in bytes."""
-        megabytes = self.entry.options.get(
-            CONF_MAX_MESSAGE_SIZE_MB, DEFAULT_MAX_MESSAGE_SIZE_MB
-        )
+        megabytes = self._option(CONF_MAX_MESSAGE_SIZE_MB, DEFAULT_MAX_MESSAGE_SIZE_MB)
         return int(megabytes) * 1024 * 1024
 
     @property
+    def outbox_max_age(self) -> float:
+        """Return how long a queued message is tried, in seconds."""
+        hours = self._option(CONF_OUTBOX_MAX_AGE_HOURS, DEFAULT_OUTBOX_MAX_AGE_HOURS)
+        return float(hours) * 3600
+
+    @property
     def default_recipients(self) -> tuple[EmailAddress, ...]:
-        """Return the recipients used when an action names none."""
+        """Return the recipients configured for actions that name none."""
         return tuple(
             EmailAddress.parse(value)
-            for value in self.entry.options.get(CONF_DEFAULT_RECIPIENTS) or ()
+            for value in self._option(CONF_DEFAULT_RECIPIENTS, None) or ()
         )
+
+    async def async_default_recipients(self) -> tuple[EmailAddress, ...]:
+        """Return the default recipients, else the mailbox itself.
+
+        A mailbox given by object ID is looked up once (``GET /users/{id}``);
+        without the directory permission the action must name a target.
+        """
+        if recipients := self.default_recipients:
+            return recipients
+        if is_email_address(self.mailbox):
+            return (EmailAddress(self.mailbox),)
+        if self._mailbox_address is None:
+            self._mailbox_address = await self._async_lookup_address()
+        return (EmailAddress(self._mailbox_address),)
+
+    async def _async_lookup_address(self) -> str:
+        target_required = ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="target_required",
+            translation_placeholders={"mailbox": self.mailbox},
+        )
+        if self.connection is None:
+            raise target_required
+        try:
+            user = await self.connection.client.get_user(self.mailbox)
+        except GraphError as err:
+            raise target_required from err
+        except O365Error as err:
+            raise as_home_assistant_error(err, self.mailbox) from err
+        if not (address := user.mail or user.user_principal_name):
+            raise target_required
+        return address
+
+    # -- sending ----------------------------------------------------------------
+
+    async def async_send_request(self, request: MailRequest) -> None:
+        """Build the message a request asks for and send (or queue) it."""
+        composition = await async_compose(self.hass, self, request)
+        try:
+            await self.async_submit(
+                composition.message, save_to_sent_items=composition.save_to_sent_items
+            )
+        finally:
+            await composition.async_cleanup(self.hass)
+
+    async def async_submit(self, message: Message, *, save_to_sent_items: bool) -> None:
+        """Send a message now, or queue it when it cannot go out now.
+
+        Permanent refusals (recipients, permissions, size) raise at once.
+        Transient trouble (network, throttling, 5xx, the token endpoint, a
+        secret awaiting reauth) queues the message when the option allows;
+        so does a non-empty outbox, to keep messages in order.
+        """
+        connection = self.connection
+        if self.queue_on_failure and (reason := self._queue_first_reason()):
+            await self._async_enqueue(message, save_to_sent_items, reason, None)
+            return
+        if connection is None:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="not_connected",
+                translation_placeholders={"mailbox": self.mailbox},
+            )
+        try:
+            await self._async_send_now(connection, message, save_to_sent_items)
+        except O365Error as err:
+            self.stats.failed += 1
+            self._async_note_failure(err)
+            if self.queue_on_failure and (
+                err.transient or isinstance(err, InvalidClientSecretError)
+            ):
+                await self._async_enqueue(
+                    message, save_to_sent_items, error_code(err), err
+                )
+                return
+            raise as_home_assistant_error(err, self.mailbox) from err
+
+    def _queue_first_reason(self) -> str | None:
+        """Return why a new message must wait in the outbox, if it must."""
+        if self.connection is None:
+            return "not_connected"
+        if self.auth_failed:
+            return "awaiting_reauthentication"
+        if len(self.outbox):
+            return "earlier_messages_queued"
+        return None
+
+    async def _async_send_now(
+        self,
+        connection: Connection,
+        message: Message,
+        save_to_sent_items: bool,
+        item: OutboxItem | None = None,
+    ) -> None:
+        receipt = await connection.client.send_mail(
+            self.mailbox,
+            message,
+            save_to_sent_items=save_to_sent_items,
+            max_message_size=self.max_message_size,
+        )
+        self.stats.sent += 1
+        async_clear_send_issues(self.hass, self.entry)
+        self.hass.bus.async_fire(
+            EVENT_MESSAGE_SENT,
+            {
+                "account": self.mailbox,
+                "subject": message.subject,
+                "recipients": message.recipient_count,
+                "method": receipt.method,
+                "queued": item is not None,
+                "attempts": item.attempts + 1 if item else 1,
+            },
+        )
+
+    def _async_note_failure(self, err: O365Error) -> None:
+        """Raise the repair issue (and reauth) a failure calls for."""
+        if isinstance(err, InvalidClientSecretError):
+            self.auth_failed = True
+            async_raise_secret_issue(
+                self.hass, self.entry, expired=isinstance(err, ClientSecretExpiredError)
+            )
+            self.entry.async_start_reauth(self.hass)
+        elif isinstance(err, AccessDeniedError) and not isinstance(
+            err, MailReadWriteRequiredError
+        ):
+            async_raise_consent_issue(self.hass, self.entry)
+
+    # -- the outbox ----------------------------------------------------------------
+
+    async def _async_enqueue(
+        self,
+        message: Message,
+        save_to_sent_items: bool,
+        reason: str,
+        error: O365Error | None,
+    ) -> None:
+        """Store a message durably; the action then returns normally."""
+        if message.attachments_size > OUTBOX_MAX_BYTES:
+            if error is not None:
+                raise as_home_assistant_error(error, self.mailbox) from error
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="not_connected",
+                translation_placeholders={"mailbox": self.mailbox},
+            )
+        while (
+            len(self.outbox) >= OUTBOX_MAX_MESSAGES
+            or self.outbox.size + message.attachments_size > OUTBOX_MAX_BYTES
+        ) and (victim := self._oldest_droppable()):
+            await self._async_drop(victim, "outbox_full")
+        now = time.time()
+        # A message that just failed waits before its next try; one queued
+        # behind others wakes the worker to try the oldest again now.
+        failed = error is not None
+        try:
+            await self.hass.async_add_executor_job(
+                lambda: self.outbox.put(
+                    message,
+                    save_to_sent_items=save_to_sent_items,
+                    reason=reason,
+                    now=now,
+                    attempts=1 if failed else 0,
+                    next_attempt=now + outbox_delay(1) if failed else now,
+                )
+            )
+        except OSError as err:
+            LOGGER.error("Could not store '%s' in the outbox: %s", message.subject, err)
+            if error is not None:
+                raise as_home_assistant_error(error, self.mailbox) from error
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="not_connected",
+                translation_placeholders={"mailbox": self.mailbox},
+            ) from err
+        self.stats.queued += 1
+        LOGGER.warning(
+            "Could not send '%s' from %s now (%s); it is queued and will be retried",
+            message.subject,
+            self.mailbox,
+            reason,
+        )
+        self.hass.bus.async_fire(
+            EVENT_MESSAGE_QUEUED,
+            {
+                "account": self.mailbox,
+                "subject": message.subject,
+                "reason": reason,
+                "outbox": len(self.outbox),
+            },
+        )
+        self._async_outbox_changed()
+        self._probe = self._probe or not failed
+        self._wake.set()
+
+    def _oldest_droppable(self) -> OutboxItem | None:
+        return next(
+            (item for item in self.outbox.items if item is not self._in_flight), None
+        )
+
+    async def _async_drop(self, item: OutboxItem, reason: str) -> None:
+        await self.hass.async_add_executor_job(self.outbox.remove, item)
+        self.stats.dropped += 1
+        LOGGER.error(
+            "Gave up sending '%s' from %s after %d attempts: %s",
+            item.subject,
+            self.mailbox,
+            item.attempts,
+            reason,
+        )
+        self.hass.bus.async_fire(
+            EVENT_MESSAGE_DROPPED,
+            {
+                "account": self.mailbox,
+                "subject": item.subject,
+                "reason": reason,
+                "attempts": item.attempts,
+            },
+        )
+        async_raise_dropped_issue(
+            self.hass,
+            self.entry,
+            dropped=self.stats.dropped,
+            subject=item.subject,
+            reason=reason,
+        )
+        self._async_outbox_changed()
+
+    def _async_outbox_changed(self) -> None:
+        async_dispatcher_send(
+            self.hass, SIGNAL_OUTBOX_CHANGED.format(self.entry.entry_id)
+        )
+
+    async def async_run_outbox(self) -> None:
+        """Deliver queued messages in order, with backoff, while connected.
+
+        The oldest message is tried at once when the account connects (after
+        a restart or a reauth) and whenever one was just delivered.
+        """
+        self._probe = True
+        while (connection := self.connection) is not None and not self.auth_failed:
+            if not self.outbox.items:
+                self._probe = False
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            item = self.outbox.items[0]
+            now = time.time()
+            if now - item.queued_at > self.outbox_max_age:
+                await self._async_drop(item, "max_age")
+                continue
+            if item.next_attempt > now and not self._probe:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(item.next_attempt - now):
+                        await self._wake.wait()
+                continue
+            self._probe = False
+            self._in_flight = item
+            try:
+                await self._async_deliver(connection, item)
+            except OSError as err:
+                # The disk failed us (full, read-only): try again later.
+                LOGGER.error(
+                    "The outbox of %s cannot be updated: %s", self.mailbox, err
+                )
+                await asyncio.sleep(OUTBOX_MAX_DELAY)
+            finally:
+                self._in_flight = None
+
+    async def _async_deliver(self, connection: Connection, item: OutboxItem) -> None:
+        try:
+            message, save = await self.hass.async_add_executor_job(
+                self.outbox.read, item
+            )
+        except (ValueError, KeyError, FileNotFoundError) as err:
+            await self._async_drop(item, f"unreadable: {err}")
+            return
+        try:
+            await self._async_send_now(connection, message, save, item)
+        except O365Error as err:
+            self.stats.failed += 1
+            self._async_note_failure(err)
+            if not (err.transient or isinstance(err, InvalidClientSecretError)):
+                await self._async_drop(item, error_code(err))
+                return
+            item.attempts += 1
+            item.last_error = f"{error_code(err)}: {err}"
+            delay = max(
+                outbox_delay(item.attempts), getattr(err, "retry_after", 0) or 0
+            )
+            item.next_attempt = time.time() + delay
+            await self.hass.async_add_executor_job(self.outbox.update, item)
+            LOGGER.info(
+                "Queued '%s' still cannot be sent (%s); next try in %.0f s",
+                item.subject,
+                error_code(err),
+                delay,
+            )
+            return
+        await self.hass.async_add_executor_job(self.outbox.remove, item)
+        self._async_outbox_changed()
+        self._probe = True
+
+
+def async_get_accounts(hass: HomeAssistant) -> dict[str, O365Account]:
+    """Return the accounts by entry ID."""
+    return hass.data.setdefault(DATA_ACCOUNTS, {})
+
+
+def async_get_account(hass: HomeAssistant, name: str | None) -> O365Account:
+    """Return the account named ``name`` (mailbox or title), or the first.
+
+    Accounts still setting up, retrying or awaiting reauth count: their
+    messages are queued until they connect.
+    """
+    accounts = async_get_accounts(hass)
+    usable = [
+        accounts[entry.entry_id]
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if entry.entry_id in accounts
+        and entry.disabled_by is None
+        and entry.state in ACCEPTING_STATES
+    ]
+    if not usable:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="no_account"
+        )
+    if name is None:
+        return usable[0]
+    wanted = name.strip().lower()
+    for account in usable:
+        if wanted in (account.mailbox.lower(), account.entry.title.lower()):
+            return account
+    raise ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="unknown_account",
+        translation_placeholders={
+            "account": name,
+            "accounts": ", ".join(account.mailbox for account in usable),
+        },
+    )

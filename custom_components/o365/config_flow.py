@@ -35,6 +35,7 @@ from .const import (
     CONF_CLOUD,
     CONF_DEFAULT_RECIPIENTS,
     CONF_MAX_MESSAGE_SIZE_MB,
+    CONF_OUTBOX_MAX_AGE_HOURS,
     CONF_QUEUE_ON_FAILURE,
     CONF_SAVE_TO_SENT_ITEMS,
     CONF_SEND_TEST_EMAIL,
@@ -42,12 +43,14 @@ from .const import (
     CONF_TENANT_ID,
     CONF_URL,
     DEFAULT_MAX_MESSAGE_SIZE_MB,
+    DEFAULT_OUTBOX_MAX_AGE_HOURS,
     DEFAULT_QUEUE_ON_FAILURE,
     DEFAULT_SAVE_TO_SENT_ITEMS,
     DOMAIN,
     LOGGER,
     MAIL_SEND_ROLE,
     MAX_MESSAGE_SIZE_MB,
+    MAX_OUTBOX_MAX_AGE_HOURS,
 )
 from .errors import error_key
 from .graph import (
@@ -388,6 +391,11 @@ class O365OptionsFlow(OptionsFlow):
                                 CONF_MAX_MESSAGE_SIZE_MB, DEFAULT_MAX_MESSAGE_SIZE_MB
                             )
                         ),
+                        CONF_OUTBOX_MAX_AGE_HOURS: int(
+                            user_input.get(
+                                CONF_OUTBOX_MAX_AGE_HOURS, DEFAULT_OUTBOX_MAX_AGE_HOURS
+                            )
+                        ),
                     }
                 )
         schema = vol.Schema(
@@ -401,6 +409,17 @@ class O365OptionsFlow(OptionsFlow):
                 vol.Optional(
                     CONF_QUEUE_ON_FAILURE, default=DEFAULT_QUEUE_ON_FAILURE
                 ): BooleanSelector(),
+                vol.Optional(
+                    CONF_OUTBOX_MAX_AGE_HOURS, default=DEFAULT_OUTBOX_MAX_AGE_HOURS
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=1,
+                        max=MAX_OUTBOX_MAX_AGE_HOURS,
+                        step=1,
+                        mode=NumberSelectorMode.BOX,
+                        unit_of_measurement="h",
+                    )
+                ),
                 vol.Optional(
                     CONF_MAX_MESSAGE_SIZE_MB, default=DEFAULT_MAX_MESSAGE_SIZE_MB
                 ): NumberSelector(

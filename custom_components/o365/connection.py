@@ -7,6 +7,7 @@ for the chosen cloud are ever contacted.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 import os
@@ -27,6 +28,9 @@ from .const import (
 )
 from .graph import CLOUDS, Cloud, CloudEndpoints, GraphClient, TokenProvider
 from .graph.clouds import emulator_endpoints
+
+#: How the Graph client waits between retries (tests make it instant).
+RETRY_SLEEP = asyncio.sleep
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,5 +77,6 @@ async def async_connect(hass: HomeAssistant, data: Mapping[str, Any]) -> Connect
         graph_url=endpoints.graph_url,
         ssl_context=ssl_context,
         run_blocking=hass.async_add_executor_job,
+        sleep=RETRY_SLEEP,
     )
     return Connection(tokens, client, endpoints)

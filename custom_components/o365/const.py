@@ -22,11 +22,14 @@ CONF_DEFAULT_RECIPIENTS: Final = "default_recipients"
 CONF_SAVE_TO_SENT_ITEMS: Final = "save_to_sent_items"
 CONF_QUEUE_ON_FAILURE: Final = "queue_on_failure"
 CONF_MAX_MESSAGE_SIZE_MB: Final = "max_message_size_mb"
+CONF_OUTBOX_MAX_AGE_HOURS: Final = "outbox_max_age_hours"
 
 DEFAULT_SAVE_TO_SENT_ITEMS: Final = True
 DEFAULT_QUEUE_ON_FAILURE: Final = True
 DEFAULT_MAX_MESSAGE_SIZE_MB: Final = 35
 MAX_MESSAGE_SIZE_MB: Final = 150
+DEFAULT_OUTBOX_MAX_AGE_HOURS: Final = 24
+MAX_OUTBOX_MAX_AGE_HOURS: Final = 168
 
 # The legacy notify service is notify.o365.
 NOTIFY_SERVICE_NAME: Final = "o365"

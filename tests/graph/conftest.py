@@ -22,6 +22,11 @@ class FakeTokens:
         return self.current
 
 
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations() -> None:
+    """The Graph client needs no Home Assistant: start none."""
+
+
 @pytest.fixture
 async def session() -> AsyncGenerator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as client_session:

@@ -1,0 +1,407 @@
+"""Turn a request into a message: recipients, body, snapshots and attachments.
+
+Everything is gathered before anything is sent, so a missing camera, a path
+outside the allowlist or an unreachable URL fails the action with nothing sent.
+Files are inspected and read off the event loop; URL downloads over 3 MB are
+spooled to a temporary folder instead of memory, which is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from html import escape
+import mimetypes
+from pathlib import Path, PurePosixPath
+import shutil
+import tempfile
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urljoin, urlsplit
+
+import aiohttp
+from homeassistant.components import camera, media_source
+from homeassistant.components.camera.const import DOMAIN as CAMERA_DOMAIN
+from homeassistant.components.image.const import (
+    DATA_COMPONENT as IMAGE_COMPONENT,
+    DOMAIN as IMAGE_DOMAIN,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.util import dt as dt_util, slugify
+
+from .const import DOMAIN
+from .errors import as_home_assistant_error
+from .graph import (
+    MAX_ATTACHMENT_SIZE,
+    Attachment,
+    BodyType,
+    Message,
+    MessageLimitError,
+    check_message_limits,
+)
+from .request import MEDIA_SOURCE_PREFIX, AttachmentSpec, MailRequest
+
+if TYPE_CHECKING:
+    from .account import O365Account
+
+#: Home Assistant's default notification title.
+DEFAULT_TITLE = "Home Assistant"
+#: Exchange Online's limit of recipients per message.
+MAX_RECIPIENTS = 500
+#: URL downloads up to this size stay in memory; bigger ones go to disk.
+IN_MEMORY_DOWNLOAD = 3_000_000
+DOWNLOAD_CHUNK = 256 * 1024
+MAX_REDIRECTS = 5
+FETCH_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=30)
+OCTET_STREAM = "application/octet-stream"
+
+
+def _validation_error(key: str, **placeholders: str) -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders=placeholders,
+    )
+
+
+def _guess_type(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or OCTET_STREAM
+
+
+@dataclass
+class Composition:
+    """A message ready to send, and the temporary files it may point to."""
+
+    message: Message
+    save_to_sent_items: bool
+    workdir: Path | None = None
+
+    async def async_cleanup(self, hass: HomeAssistant) -> None:
+        """Remove temporary files (spooled downloads)."""
+        if self.workdir is not None:
+            workdir, self.workdir = self.workdir, None
+            await hass.async_add_executor_job(shutil.rmtree, workdir, True)
+
+
+@dataclass
+class _Spool:
+    """A lazily created temporary folder for large downloads."""
+
+    hass: HomeAssistant
+    path: Path | None = None
+    files: int = 0
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def async_new_file(self, name: str) -> Path:
+        async with self._lock:
+            if self.path is None:
+                self.path = Path(
+                    await self.hass.async_add_executor_job(
+                        lambda: tempfile.mkdtemp(prefix="o365-")
+                    )
+                )
+            self.files += 1
+            return self.path / f"{self.files}-{slugify(name) or 'download'}"
+
+
+async def async_compose(
+    hass: HomeAssistant, account: O365Account, request: MailRequest
+) -> Composition:
+    """Build the message a request asks for; raise a translated error if it cannot."""
+    is_html = request.html is True or (
+        isinstance(request.html, str) and bool(request.html)
+    )
+    to = request.to or await account.async_default_recipients()
+    if len(to) + len(request.cc) + len(request.bcc) > MAX_RECIPIENTS:
+        raise _validation_error("too_many_recipients", limit=str(MAX_RECIPIENTS))
+
+    spool = _Spool(hass)
+    try:
+        async with asyncio.TaskGroup() as group:
+            snapshot_tasks = [
+                group.create_task(_snapshot(hass, entity_id, inline=is_html))
+                for entity_id in request.cameras
+            ]
+            file_tasks = [
+                group.create_task(_attachment(hass, spec, spool))
+                for spec in request.attachments
+            ]
+    except ExceptionGroup as group_error:
+        await Composition(Message("", ""), False, spool.path).async_cleanup(hass)
+        raise group_error.exceptions[0] from None
+    snapshots = [task.result() for task in snapshot_tasks]
+    files = [task.result() for task in file_tasks]
+
+    body = request.message
+    if isinstance(request.html, str) and request.html:
+        body = request.html
+    if is_html:
+        body = _with_inline_snapshots(body, snapshots)
+    message = Message(
+        subject=request.title or DEFAULT_TITLE,
+        body=body,
+        body_type=BodyType.HTML if is_html else BodyType.TEXT,
+        to=tuple(to),
+        cc=request.cc,
+        bcc=request.bcc,
+        reply_to=request.reply_to,
+        importance=request.importance,
+        attachments=(*snapshots, *files),
+    )
+    composition = Composition(
+        message,
+        account.save_to_sent_items
+        if request.save_to_sent_items is None
+        else request.save_to_sent_items,
+        spool.path,
+    )
+    try:
+        check_message_limits(message, account.max_message_size)
+    except MessageLimitError as err:
+        await composition.async_cleanup(hass)
+        raise as_home_assistant_error(err, account.mailbox) from err
+    return composition
+
+
+def _with_inline_snapshots(body: str, snapshots: list[Attachment]) -> str:
+    """Append each snapshot the HTML does not reference at the end of the body."""
+    missing = "".join(
+        f'<p><img src="cid:{escape(s.content_id)}" alt="{escape(s.content_id)}"></p>'
+        for s in snapshots
+        if s.content_id and f"cid:{s.content_id}" not in body
+    )
+    if not missing:
+        return body
+    close = body.lower().rfind("</body>")
+    if close == -1:
+        return body + missing
+    return body[:close] + missing + body[close:]
+
+
+# -- cameras and images -----------------------------------------------------------
+
+
+async def _snapshot(hass: HomeAssistant, entity_id: str, *, inline: bool) -> Attachment:
+    """Take a snapshot now; its content ID is the entity ID."""
+    try:
+        picture = await camera.async_get_image(hass, entity_id)
+    except HomeAssistantError as err:
+        raise _validation_error(
+            "camera_failed", entity_id=entity_id, details=str(err)
+        ) from err
+    return _picture_attachment(
+        entity_id, picture.content, picture.content_type, inline=inline
+    )
+
+
+def _picture_attachment(
+    entity_id: str, content: bytes, content_type: str, *, inline: bool
+) -> Attachment:
+    extension = mimetypes.guess_extension(content_type) or ".jpg"
+    if extension == ".jpe":
+        extension = ".jpg"
+    stamp = dt_util.now().strftime("%Y%m%d_%H%M%S")
+    name = f"{entity_id.split('.', 1)[-1]}_{stamp}{extension}"
+    return Attachment.from_bytes(
+        name, content, content_type, entity_id if inline else None
+    )
+
+
+# -- files, URLs and media sources -------------------------------------------------
+
+
+async def _attachment(
+    hass: HomeAssistant, spec: AttachmentSpec, spool: _Spool
+) -> Attachment:
+    if spec.media_content_id is not None:
+        return await _from_media_source(hass, spec, spool)
+    if spec.url is not None:
+        return await _from_url(hass, spec, spec.url, spool, check_allowlist=True)
+    assert spec.path is not None
+    return await _from_path(hass, spec, spec.path)
+
+
+def _inspect_path(hass: HomeAssistant, raw: str) -> tuple[Path, int]:
+    """Check a local path against the allowlist and return it with its size."""
+    path = Path(raw)
+    if not path.is_absolute():
+        path = Path(hass.config.path(raw))
+    if not hass.config.is_allowed_path(str(path)):
+        raise _validation_error("path_not_allowed", path=raw)
+    if not path.is_file():
+        raise _validation_error("file_not_found", path=raw)
+    return path, path.stat().st_size
+
+
+async def _from_path(hass: HomeAssistant, spec: AttachmentSpec, raw: str) -> Attachment:
+    path, size = await hass.async_add_executor_job(_inspect_path, hass, raw)
+    name = spec.name or path.name
+    return Attachment(
+        name, spec.content_type or _guess_type(name), path, size, spec.content_id
+    )
+
+
+async def _from_url(
+    hass: HomeAssistant,
+    spec: AttachmentSpec,
+    url: str,
+    spool: _Spool,
+    *,
+    check_allowlist: bool,
+) -> Attachment:
+    """Download a URL allowed by ``allowlist_external_urls`` (redirects too)."""
+    session = async_get_clientsession(hass)
+    try:
+        for _ in range(MAX_REDIRECTS + 1):
+            if check_allowlist and not hass.config.is_allowed_external_url(url):
+                raise _validation_error("url_not_allowed", url=url)
+            async with session.get(
+                url, timeout=FETCH_TIMEOUT, allow_redirects=False
+            ) as resp:
+                if resp.status in (301, 302, 303, 307, 308) and resp.headers.get(
+                    "Location"
+                ):
+                    url = urljoin(url, resp.headers["Location"])
+                    continue
+                if resp.status != 200:
+                    raise HomeAssistantError(
+                        translation_domain=DOMAIN,
+                        translation_key="url_failed",
+                        translation_placeholders={
+                            "url": url,
+                            "details": f"HTTP {resp.status}",
+                        },
+                    )
+                return await _download(spec, url, resp, spool)
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="url_failed",
+            translation_placeholders={"url": url, "details": "too many redirects"},
+        )
+    except (aiohttp.ClientError, TimeoutError) as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="url_failed",
+            translation_placeholders={"url": url, "details": type(err).__name__},
+        ) from err
+
+
+async def _download(
+    spec: AttachmentSpec, url: str, resp: aiohttp.ClientResponse, spool: _Spool
+) -> Attachment:
+    name = spec.name or unquote(PurePosixPath(urlsplit(url).path).name) or "attachment"
+    content_type = spec.content_type or (
+        resp.content_type
+        if resp.content_type and resp.content_type != OCTET_STREAM
+        else _guess_type(name)
+    )
+    if (resp.content_length or 0) > MAX_ATTACHMENT_SIZE:
+        raise _too_large(name)
+    buffer = bytearray()
+    target: Path | None = None
+    writer: Any = None
+    size = 0
+    hass = spool.hass
+    try:
+        async for chunk in resp.content.iter_chunked(DOWNLOAD_CHUNK):
+            size += len(chunk)
+            if size > MAX_ATTACHMENT_SIZE:
+                raise _too_large(name)
+            if writer is None and size <= IN_MEMORY_DOWNLOAD:
+                buffer += chunk
+                continue
+            if writer is None:
+                target = await spool.async_new_file(name)
+                writer = await hass.async_add_executor_job(target.open, "wb")
+                await hass.async_add_executor_job(writer.write, bytes(buffer))
+                buffer.clear()
+            await hass.async_add_executor_job(writer.write, chunk)
+    finally:
+        if writer is not None:
+            await hass.async_add_executor_job(writer.close)
+    if target is not None:
+        return Attachment(name, content_type, target, size, spec.content_id)
+    return Attachment(name, content_type, bytes(buffer), size, spec.content_id)
+
+
+def _too_large(name: str) -> ServiceValidationError:
+    return _validation_error(
+        "attachment_too_large",
+        details=f"{name} is over {MAX_ATTACHMENT_SIZE // (1024 * 1024)} MB",
+    )
+
+
+async def _from_media_source(
+    hass: HomeAssistant, spec: AttachmentSpec, spool: _Spool
+) -> Attachment:
+    """Attach a media-source item: a camera or image snapshot, or a media file."""
+    media_id = spec.media_content_id or ""
+    for domain in (CAMERA_DOMAIN, IMAGE_DOMAIN):
+        prefix = f"{MEDIA_SOURCE_PREFIX}{domain}/"
+        if media_id.startswith(prefix):
+            entity_id = media_id.removeprefix(prefix)
+            try:
+                content, content_type = await _picture(hass, domain, entity_id)
+            except HomeAssistantError as err:
+                raise _validation_error(
+                    "camera_failed", entity_id=entity_id, details=str(err)
+                ) from err
+            snapshot = _picture_attachment(
+                entity_id, content, content_type, inline=True
+            )
+            return Attachment(
+                spec.name or snapshot.name,
+                snapshot.content_type,
+                snapshot.content,
+                snapshot.size,
+                spec.content_id or entity_id,
+            )
+    try:
+        media = await media_source.async_resolve_media(hass, media_id, None)
+    except (HomeAssistantError, ValueError) as err:
+        raise _validation_error("invalid_media", media=media_id) from err
+    path: Path | None = getattr(media, "path", None) or _local_media_path(
+        hass, media_id
+    )
+    if path is not None:
+        return await _from_path(
+            hass,
+            AttachmentSpec(
+                name=spec.name,
+                content_type=spec.content_type or media.mime_type,
+                content_id=spec.content_id,
+            ),
+            str(path),
+        )
+    if urlsplit(media.url).scheme in ("http", "https"):
+        return await _from_url(hass, spec, media.url, spool, check_allowlist=False)
+    raise _validation_error("invalid_media", media=media_id)
+
+
+async def _picture(
+    hass: HomeAssistant, domain: str, entity_id: str
+) -> tuple[bytes, str]:
+    """Return the current picture of a camera or image entity."""
+    if domain == CAMERA_DOMAIN:
+        picture = await camera.async_get_image(hass, entity_id)
+        return picture.content, picture.content_type
+    component = hass.data.get(IMAGE_COMPONENT)
+    entity = component.get_entity(entity_id) if component is not None else None
+    if entity is None:
+        raise HomeAssistantError("Image not found")
+    if (content := await entity.async_image()) is None:
+        raise HomeAssistantError("Image has no content")
+    return content, entity.content_type
+
+
+def _local_media_path(hass: HomeAssistant, media_id: str) -> Path | None:
+    """Map ``media-source://media_source/<dir>/<file>`` into a media folder."""
+    prefix = f"{MEDIA_SOURCE_PREFIX}media_source/"
+    if not media_id.startswith(prefix):
+        return None
+    source_dir, _, location = media_id.removeprefix(prefix).partition("/")
+    if source_dir not in hass.config.media_dirs:
+        return None
+    root = Path(hass.config.media_dirs[source_dir])
+    return root / unquote(location)

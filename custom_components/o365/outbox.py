@@ -1,0 +1,250 @@
+"""A durable outbox: messages that could not be sent wait on disk, in order.
+
+Each message is a folder ``<sequence>-<id>/`` holding ``message.json`` and one
+file per attachment (the bytes captured when the action ran). A message is
+written to ``.tmp-<id>/`` first, flushed to disk, then renamed into place, so
+a crash mid-write never damages what was already queued; leftovers of an
+interrupted write are removed on load. Every method here is blocking: call it
+in an executor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+import json
+import logging
+import os
+from pathlib import Path
+import shutil
+from typing import Any
+import uuid
+
+from .graph import Attachment, BodyType, EmailAddress, Importance, Message
+
+_LOGGER = logging.getLogger(__name__)
+
+META_FILE = "message.json"
+FORMAT_VERSION = 1
+COPY_CHUNK = 1024 * 1024
+
+
+@dataclass(slots=True)
+class OutboxItem:
+    """One queued message: what it is and how its delivery is going."""
+
+    id: str
+    sequence: int
+    subject: str
+    size: int
+    queued_at: float
+    reason: str
+    attempts: int = 0
+    next_attempt: float = 0.0
+    last_error: str | None = None
+
+    @property
+    def folder_name(self) -> str:
+        """Return the name of the item's folder (sorts in queue order)."""
+        return f"{self.sequence:012d}-{self.id}"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with path.open("wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _copy_file(source: Path, target: Path, size: int) -> None:
+    copied = 0
+    with source.open("rb") as reader, target.open("wb") as writer:
+        while chunk := reader.read(COPY_CHUNK):
+            writer.write(chunk)
+            copied += len(chunk)
+        writer.flush()
+        os.fsync(writer.fileno())
+    if copied != size:
+        raise OSError(f"{source.name} changed while it was queued")
+
+
+def _addresses(values: tuple[EmailAddress, ...]) -> list[list[str | None]]:
+    return [[a.address, a.name] for a in values]
+
+
+def _parse_addresses(values: list[list[str | None]]) -> tuple[EmailAddress, ...]:
+    return tuple(EmailAddress(str(address), name) for address, name in values)
+
+
+class Outbox:
+    """The queued messages of one account, oldest first."""
+
+    def __init__(self, root: Path) -> None:
+        """Use ``root`` (created when needed) for this account's messages."""
+        self.root = root
+        self.items: list[OutboxItem] = []
+        self.loaded = False
+
+    def __len__(self) -> int:
+        """Return the number of queued messages."""
+        return len(self.items)
+
+    @property
+    def size(self) -> int:
+        """Return the bytes of attachments held."""
+        return sum(item.size for item in self.items)
+
+    def load(self) -> None:
+        """Read the queue from disk, dropping leftovers of interrupted writes."""
+        self.items = []
+        self.loaded = True
+        if not self.root.is_dir():
+            return
+        for folder in sorted(self.root.iterdir()):
+            if folder.name.startswith(".tmp-"):
+                shutil.rmtree(folder, ignore_errors=True)
+                continue
+            if not folder.is_dir() or folder.name.startswith("."):
+                continue
+            try:
+                meta = json.loads((folder / META_FILE).read_text())
+                item = OutboxItem(**meta["item"])
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                _LOGGER.error(
+                    "Outbox message %s is unreadable (%s); it is kept aside in %s",
+                    folder.name,
+                    err,
+                    self.root,
+                )
+                folder.rename(folder.with_name(f".unreadable-{folder.name}"))
+                continue
+            self.items.append(item)
+
+    def put(
+        self,
+        message: Message,
+        *,
+        save_to_sent_items: bool,
+        reason: str,
+        now: float,
+        attempts: int = 0,
+        next_attempt: float | None = None,
+    ) -> OutboxItem:
+        """Store a message durably at the end of the queue and return its item."""
+        sequence = self.items[-1].sequence + 1 if self.items else 1
+        item = OutboxItem(
+            id=uuid.uuid4().hex,
+            sequence=sequence,
+            subject=message.subject,
+            size=message.attachments_size,
+            queued_at=now,
+            reason=reason,
+            attempts=attempts,
+            next_attempt=now if next_attempt is None else next_attempt,
+        )
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = self.root / f".tmp-{item.id}"
+        staging.mkdir()
+        try:
+            files = []
+            for index, attachment in enumerate(message.attachments):
+                name = f"{index}.bin"
+                if isinstance(attachment.content, bytes):
+                    _write_file(staging / name, attachment.content)
+                else:
+                    _copy_file(attachment.content, staging / name, attachment.size)
+                files.append(
+                    {
+                        "file": name,
+                        "name": attachment.name,
+                        "content_type": attachment.content_type,
+                        "size": attachment.size,
+                        "content_id": attachment.content_id,
+                    }
+                )
+            meta = {
+                "version": FORMAT_VERSION,
+                "item": asdict(item),
+                "save_to_sent_items": save_to_sent_items,
+                "message": {
+                    "subject": message.subject,
+                    "body": message.body,
+                    "body_type": message.body_type.value,
+                    "to": _addresses(message.to),
+                    "cc": _addresses(message.cc),
+                    "bcc": _addresses(message.bcc),
+                    "reply_to": _addresses(message.reply_to),
+                    "importance": message.importance.value
+                    if message.importance
+                    else None,
+                    "attachments": files,
+                },
+            }
+            _write_file(staging / META_FILE, json.dumps(meta).encode())
+            _fsync_dir(staging)
+            staging.rename(self.root / item.folder_name)
+            _fsync_dir(self.root)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self.items.append(item)
+        return item
+
+    def read(self, item: OutboxItem) -> tuple[Message, bool]:
+        """Return a queued message (attachments stay on disk) and its Sent Items flag."""
+        folder = self.root / item.folder_name
+        meta: dict[str, Any] = json.loads((folder / META_FILE).read_text())
+        data = meta["message"]
+        attachments = tuple(
+            Attachment(
+                a["name"],
+                a["content_type"],
+                folder / a["file"],
+                a["size"],
+                a["content_id"],
+            )
+            for a in data["attachments"]
+        )
+        message = Message(
+            subject=data["subject"],
+            body=data["body"],
+            body_type=BodyType(data["body_type"]),
+            to=_parse_addresses(data["to"]),
+            cc=_parse_addresses(data["cc"]),
+            bcc=_parse_addresses(data["bcc"]),
+            reply_to=_parse_addresses(data["reply_to"]),
+            importance=Importance(data["importance"]) if data["importance"] else None,
+            attachments=attachments,
+        )
+        return message, bool(meta["save_to_sent_items"])
+
+    def update(self, item: OutboxItem) -> None:
+        """Persist an item's delivery state (attempts, next try, last error)."""
+        folder = self.root / item.folder_name
+        meta = json.loads((folder / META_FILE).read_text())
+        meta["item"] = asdict(item)
+        staging = folder / f"{META_FILE}.tmp"
+        _write_file(staging, json.dumps(meta).encode())
+        staging.replace(folder / META_FILE)
+
+    def remove(self, item: OutboxItem) -> None:
+        """Forget a message (sent or dropped) and delete its files."""
+        self.items.remove(item)
+        folder = self.root / item.folder_name
+        # Rename first: a crash during rmtree must not leave a half message
+        # that would be sent again.
+        trash = self.root / f".tmp-{item.id}"
+        folder.rename(trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def destroy(self) -> None:
+        """Delete the whole outbox (the account was removed)."""
+        self.items = []
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,292 @@
+"""Tests of the outbox at work: order, giving up, restarts, repairs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Generator
+from pathlib import Path
+
+import aiohttp
+from aioresponses import aioresponses
+from homeassistant import loader
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_test_home_assistant,
+)
+
+from custom_components.o365 import account as account_module
+from custom_components.o365.const import (
+    CONF_OUTBOX_MAX_AGE_HOURS,
+    DOMAIN,
+    EVENT_MESSAGE_DROPPED,
+    EVENT_MESSAGE_QUEUED,
+    EVENT_MESSAGE_SENT,
+)
+
+from .conftest import ENTRY_DATA, MAILBOX, UNIQUE_ID, GraphMock
+
+pytestmark = pytest.mark.usefixtures("fast_outbox")
+
+
+@pytest.fixture
+def fast_outbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def no_wait(delay: float) -> None:
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(account_module, "OUTBOX_FIRST_DELAY", 0.01)
+    monkeypatch.setattr(account_module, "OUTBOX_MAX_DELAY", 0.02)
+    monkeypatch.setattr("custom_components.o365.connection.RETRY_SLEEP", no_wait)
+
+
+async def alert(hass: HomeAssistant, subject: str) -> None:
+    await hass.services.async_call(
+        "notify", "o365", {"message": "m", "title": subject}, blocking=True
+    )
+
+
+def outbox_of(hass: HomeAssistant, entry: MockConfigEntry) -> list[str]:
+    account = account_module.async_get_accounts(hass)[entry.entry_id]
+    return [item.subject for item in account.outbox.items]
+
+
+async def until(condition: Callable[[], bool], limit: float = 5) -> None:
+    async with asyncio.timeout(limit):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_new_alerts_wait_behind_queued_ones(
+    hass: HomeAssistant, graph_mock: GraphMock, config_entry: MockConfigEntry
+) -> None:
+    """Order is kept: once something is queued, later alerts queue behind it."""
+    graph_mock.sign_in()
+    graph_mock.send_mail(status=503, repeat=False)
+    graph_mock.send_mail(status=503, repeat=False)
+    graph_mock.send_mail(status=503, repeat=False)
+    graph_mock.send_mail(status=503, repeat=False)
+    graph_mock.send_mail()
+    queued = async_capture_events(hass, EVENT_MESSAGE_QUEUED)
+    sent = async_capture_events(hass, EVENT_MESSAGE_SENT)
+    config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    await alert(hass, "first")
+    await alert(hass, "second")
+    assert [e.data["reason"] for e in queued] == ["HTTP 503", "earlier_messages_queued"]
+    await until(lambda: len(sent) == 2)
+    assert [e.data["subject"] for e in sent] == ["first", "second"]
+    assert [b["message"]["subject"] for b in graph_mock.sent()][-2:] == [
+        "first",
+        "second",
+    ]
+
+
+async def test_too_old_messages_are_dropped(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    graph_mock.sign_in()
+    graph_mock.send_mail(exception=aiohttp.ClientConnectionError("offline"))
+    dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        config_entry, options={CONF_OUTBOX_MAX_AGE_HOURS: 1}
+    )
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    await alert(hass, "stale")
+    account = account_module.async_get_accounts(hass)[config_entry.entry_id]
+    account.outbox.items[0].queued_at -= 3601
+    await until(lambda: bool(dropped))
+    assert dropped[0].data == {
+        "account": MAILBOX,
+        "subject": "stale",
+        "reason": "max_age",
+        "attempts": dropped[0].data["attempts"],
+    }
+    assert outbox_of(hass, config_entry) == []
+    issue = issue_registry.async_get_issue(DOMAIN, f"dropped_{config_entry.entry_id}")
+    assert issue is not None
+    assert issue.translation_placeholders["subject"] == "stale"
+
+
+async def test_full_outbox_gives_way_to_new_alerts(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(account_module, "OUTBOX_MAX_MESSAGES", 3)
+    graph_mock.openid()
+    graph_mock.token(exception=aiohttp.ClientConnectionError("offline"))
+    dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
+    config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    for number in range(4):
+        await alert(hass, f"alert {number}")
+    assert outbox_of(hass, config_entry) == ["alert 1", "alert 2", "alert 3"]
+    assert [(e.data["subject"], e.data["reason"]) for e in dropped] == [
+        ("alert 0", "outbox_full")
+    ]
+    await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+async def test_permanent_refusal_while_queued_drops(
+    hass: HomeAssistant, graph_mock: GraphMock, config_entry: MockConfigEntry
+) -> None:
+    graph_mock.sign_in()
+    graph_mock.send_mail(exception=aiohttp.ClientConnectionError(), repeat=False)
+    graph_mock.send_mail(exception=aiohttp.ClientConnectionError(), repeat=False)
+    graph_mock.send_mail(exception=aiohttp.ClientConnectionError(), repeat=False)
+    graph_mock.send_mail(exception=aiohttp.ClientConnectionError(), repeat=False)
+    graph_mock.send_mail(status=400, code="ErrorInvalidRecipients")
+    dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
+    config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    await alert(hass, "bad recipient")
+    await until(lambda: bool(dropped))
+    assert dropped[0].data["reason"] == "ErrorInvalidRecipients"
+
+
+async def test_message_too_big_for_the_outbox_raises(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(account_module, "OUTBOX_MAX_BYTES", 10)
+    graph_mock.sign_in()
+    graph_mock.send_mail(exception=aiohttp.ClientConnectionError("offline"))
+    config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    hass.config.allowlist_external_dirs = {hass.config.config_dir}
+    big = Path(hass.config.config_dir) / "big.bin"
+    big.write_bytes(b"x" * 100)
+    with pytest.raises(HomeAssistantError) as info:
+        await hass.services.async_call(
+            "notify",
+            "o365",
+            {"message": "m", "data": {"attachments": [str(big)]}},
+            blocking=True,
+        )
+    assert info.value.translation_key == "cannot_connect"
+
+
+async def test_access_denied_raises_consent_issue_until_a_send_works(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    graph_mock.sign_in()
+    graph_mock.send_mail(status=403, code="ErrorAccessDenied", repeat=False)
+    graph_mock.send_mail()
+    config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    with pytest.raises(HomeAssistantError, match="ErrorAccessDenied"):
+        await alert(hass, "denied")
+    issue_id = f"consent_{config_entry.entry_id}"
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    await alert(hass, "works again")
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_token_without_mail_send_raises_consent_issue(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    graph_mock.sign_in(roles=())
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    issue = issue_registry.async_get_issue(DOMAIN, f"consent_{config_entry.entry_id}")
+    assert issue is not None
+    assert issue.translation_key == "missing_consent"
+
+
+async def test_removing_the_entry_discards_its_outbox(
+    hass: HomeAssistant, graph_mock: GraphMock, config_entry: MockConfigEntry
+) -> None:
+    graph_mock.sign_in()
+    graph_mock.send_mail(exception=aiohttp.ClientConnectionError("offline"))
+    config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    await alert(hass, "queued")
+    folder = Path(hass.config.path(".storage", "o365_outbox", config_entry.entry_id))
+    assert folder.is_dir()
+    await hass.config_entries.async_remove(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert not folder.exists()
+    assert config_entry.entry_id not in account_module.async_get_accounts(hass)
+    assert not hass.services.has_service("notify", "o365")
+
+
+# -- a real restart --------------------------------------------------------------------
+
+
+@pytest.fixture
+def mocked() -> Generator[aioresponses]:
+    with aioresponses() as mock:
+        yield mock
+
+
+async def test_queued_alerts_survive_a_restart(
+    tmp_path: Path, mocked: aioresponses
+) -> None:
+    """Graph down, alerts queued, Home Assistant restarted, Graph back: all sent, in order."""
+    config_dir = tmp_path / "restart-config"
+    config_dir.mkdir()
+    graph = GraphMock(mocked)
+    graph.sign_in()
+    graph.send_mail(exception=aiohttp.ClientConnectionError("Graph is down"))
+    subjects = [f"before restart {n}" for n in range(5)]
+
+    async with async_test_home_assistant(config_dir=str(config_dir)) as hass:
+        hass.data.pop(loader.DATA_CUSTOM_COMPONENTS)
+        entry = MockConfigEntry(
+            domain=DOMAIN, entry_id="restart", unique_id=UNIQUE_ID, data=ENTRY_DATA
+        )
+        try:
+            entry.add_to_hass(hass)
+            assert await hass.config_entries.async_setup(entry.entry_id)
+            await hass.async_block_till_done()
+            for subject in subjects:
+                await alert(hass, subject)
+            assert outbox_of(hass, entry) == subjects
+        finally:
+            await hass.async_stop(force=True)
+
+    mocked.clear()
+    mocked.requests.clear()
+    graph.sign_in()
+    graph.send_mail()
+    async with async_test_home_assistant(config_dir=str(config_dir)) as hass:
+        try:
+            hass.data.pop(loader.DATA_CUSTOM_COMPONENTS)
+            sent = async_capture_events(hass, EVENT_MESSAGE_SENT)
+            entry = MockConfigEntry(
+                domain=DOMAIN, entry_id="restart", unique_id=UNIQUE_ID, data=ENTRY_DATA
+            )
+            entry.add_to_hass(hass)
+            assert await hass.config_entries.async_setup(entry.entry_id)
+            await hass.async_block_till_done()
+            await until(lambda: len(sent) == len(subjects))
+            assert [e.data["subject"] for e in sent] == subjects
+            assert [b["message"]["subject"] for b in graph.sent()] == subjects
+            assert outbox_of(hass, entry) == []
+        finally:
+            await hass.async_stop(force=True)

@@ -1,0 +1,161 @@
+"""Tests of the outbox storage: durable, ordered, crash-safe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from custom_components.o365.graph import (
+    Attachment,
+    BodyType,
+    EmailAddress,
+    Importance,
+    Message,
+)
+from custom_components.o365.outbox import META_FILE, Outbox
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations() -> None:
+    """The storage needs no Home Assistant."""
+
+
+def message(tmp_path: Path, subject: str = "Motion") -> Message:
+    clip = tmp_path / "clip.bin"
+    clip.write_bytes(b"c" * 5000)
+    return Message(
+        subject=subject,
+        body="<p>hi</p>",
+        body_type=BodyType.HTML,
+        to=(EmailAddress("a@contoso.com", "A"),),
+        cc=(EmailAddress("c@contoso.com"),),
+        bcc=(EmailAddress("b@contoso.com"),),
+        reply_to=(EmailAddress("r@contoso.com", "R"),),
+        importance=Importance.HIGH,
+        attachments=(
+            Attachment.from_bytes(
+                "snap.jpg", b"\xff\xd8jpeg", "image/jpeg", "camera.x"
+            ),
+            Attachment("clip.bin", "application/octet-stream", clip, 5000),
+        ),
+    )
+
+
+def test_round_trip_survives_a_restart(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox")
+    original = message(tmp_path)
+    item = outbox.put(original, save_to_sent_items=False, reason="503", now=100.0)
+    (tmp_path / "clip.bin").unlink()  # the queued copy does not need the source
+
+    reloaded = Outbox(tmp_path / "outbox")
+    reloaded.load()
+    assert [i.id for i in reloaded.items] == [item.id]
+    copy, save = reloaded.read(reloaded.items[0])
+    assert save is False
+    assert copy.subject == original.subject
+    assert copy.body_type is BodyType.HTML
+    assert copy.to == original.to
+    assert copy.cc == original.cc
+    assert copy.bcc == original.bcc
+    assert copy.reply_to == original.reply_to
+    assert copy.importance is Importance.HIGH
+    snap, clip = copy.attachments
+    assert isinstance(snap.content, Path)
+    assert snap.content.read_bytes() == b"\xff\xd8jpeg"
+    assert snap.content_id == "camera.x"
+    assert isinstance(clip.content, Path)
+    assert clip.content.read_bytes() == b"c" * 5000
+    assert reloaded.size == 5000 + 6
+
+
+def test_order_and_removal(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox")
+    items = [
+        outbox.put(
+            message(tmp_path, f"m{n}"), save_to_sent_items=True, reason="x", now=n
+        )
+        for n in range(12)
+    ]
+    outbox.remove(items[3])
+    reloaded = Outbox(tmp_path / "outbox")
+    reloaded.load()
+    assert [i.subject for i in reloaded.items] == [f"m{n}" for n in range(12) if n != 3]
+    assert len(reloaded) == 11
+
+
+def test_update_persists_delivery_state(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox")
+    item = outbox.put(message(tmp_path), save_to_sent_items=True, reason="x", now=1)
+    item.attempts = 3
+    item.next_attempt = 99.0
+    item.last_error = "GraphTransientError: 503"
+    outbox.update(item)
+    reloaded = Outbox(tmp_path / "outbox")
+    reloaded.load()
+    assert reloaded.items[0] == item
+
+
+def test_interrupted_write_is_cleaned_and_loses_nothing(tmp_path: Path) -> None:
+    """A crash mid-write leaves a .tmp folder: ignored and removed on load."""
+    outbox = Outbox(tmp_path / "outbox")
+    kept = outbox.put(message(tmp_path), save_to_sent_items=True, reason="x", now=1)
+    half = tmp_path / "outbox" / ".tmp-deadbeef"
+    half.mkdir()
+    (half / "0.bin").write_bytes(b"partial")
+    reloaded = Outbox(tmp_path / "outbox")
+    reloaded.load()
+    assert [i.id for i in reloaded.items] == [kept.id]
+    assert not half.exists()
+
+
+def test_failed_write_leaves_no_trace(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox")
+    broken = Attachment("gone.bin", "x", tmp_path / "missing.bin", 10)
+    with pytest.raises(FileNotFoundError):
+        outbox.put(
+            Message("s", "b", attachments=(broken,)),
+            save_to_sent_items=True,
+            reason="x",
+            now=1,
+        )
+    assert len(outbox) == 0
+    assert list((tmp_path / "outbox").iterdir()) == []
+
+
+def test_file_changed_while_queued(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox")
+    source = tmp_path / "grows.bin"
+    source.write_bytes(b"12345")
+    with pytest.raises(OSError, match="changed"):
+        outbox.put(
+            Message("s", "b", attachments=(Attachment("g", "x", source, 3),)),
+            save_to_sent_items=True,
+            reason="x",
+            now=1,
+        )
+
+
+def test_unreadable_message_is_set_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    outbox = Outbox(tmp_path / "outbox")
+    good = outbox.put(message(tmp_path), save_to_sent_items=True, reason="x", now=1)
+    bad = outbox.put(
+        message(tmp_path, "bad"), save_to_sent_items=True, reason="x", now=2
+    )
+    (tmp_path / "outbox" / bad.folder_name / META_FILE).write_text("{not json")
+    reloaded = Outbox(tmp_path / "outbox")
+    reloaded.load()
+    assert [i.id for i in reloaded.items] == [good.id]
+    assert (tmp_path / "outbox" / f".unreadable-{bad.folder_name}").is_dir()
+    assert "unreadable" in caplog.text
+
+
+def test_missing_folder_is_an_empty_outbox(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "nothing")
+    outbox.load()
+    assert outbox.loaded
+    assert len(outbox) == 0
+    outbox.destroy()
+    assert not (tmp_path / "nothing").exists()
