@@ -5,19 +5,19 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-import pytest
-
-from custom_components.o365.compose import _with_inline_snapshots
-from custom_components.o365.graph import Attachment
 from homeassistant.components.image import ImageEntity
 from homeassistant.components.media_source import PlayMedia
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.setup import async_setup_component
+import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     setup_test_component_platform,
 )
+
+from custom_components.o365.compose import _with_inline_images
+from custom_components.o365.graph import Attachment
 
 from .conftest import JPEG, GraphMock
 
@@ -86,13 +86,24 @@ async def test_image_entity_as_media_source(
     await notify(
         hass,
         message="plan",
+        data={"html": True, "attachments": ["media-source://image/image.floor_plan"]},
+    )
+    await notify(
+        hass,
+        message="plan as a file",
         data={"attachments": ["media-source://image/image.floor_plan"]},
     )
-    (body,) = graph_mock.sent()
-    (plan,) = body["message"]["attachments"]
+    html_body, text_body = graph_mock.sent()
+    (plan,) = html_body["message"]["attachments"]
     assert plan["contentType"] == "image/png"
     assert plan["contentId"] == "image.floor_plan"
+    assert plan["isInline"] is True
+    assert 'src="cid:image.floor_plan"' in html_body["message"]["body"]["content"]
     assert base64.b64decode(plan["contentBytes"]) == b"\x89PNG plan"
+    # A text email cannot show an inline image: it becomes an ordinary file.
+    (as_file,) = text_body["message"]["attachments"]
+    assert as_file["isInline"] is False
+    assert "contentId" not in as_file
     for missing in ("image.floor_plan_2", "image.nothing"):
         with pytest.raises(ServiceValidationError) as info:
             await notify(
@@ -184,7 +195,10 @@ async def test_media_resolved_to_an_url_is_downloaded(
 def test_snapshots_go_before_the_closing_body_tag() -> None:
     snapshot = Attachment.from_bytes("s.jpg", b"x", "image/jpeg", "camera.a")
     html = "<html><body><p>Hi</p></BODY></html>"
-    assert _with_inline_snapshots(html, [snapshot]) == (
+    assert _with_inline_images(html, [snapshot]) == (
         '<html><body><p>Hi</p><p><img src="cid:camera.a" alt="camera.a"></p></BODY></html>'
     )
-    assert _with_inline_snapshots(html, []) == html
+    assert _with_inline_images(html, []) == html
+    # Inline parts that are not images are left alone.
+    pdf = Attachment.from_bytes("a.pdf", b"%PDF", "application/pdf", "doc")
+    assert _with_inline_images(html, [pdf]) == html

@@ -6,10 +6,10 @@ from pathlib import Path
 import ssl
 
 import certifi
+from homeassistant.core import HomeAssistant
 import pytest
 
 from custom_components.o365.connection import async_connect
-from homeassistant.core import HomeAssistant
 
 from .conftest import ENTRY_DATA
 
@@ -24,7 +24,9 @@ async def test_microsoft_cloud_by_default(
 
 
 async def test_emulator_when_configured(
-    hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    hass: HomeAssistant,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """O365_EMULATOR_URL sends sign-in and Graph to the emulator, trusting its CA."""
     ca_file = Path(certifi.where())

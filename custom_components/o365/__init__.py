@@ -39,10 +39,11 @@ from .notify import (
     async_unregister_notify_service,
 )
 from .outbox import Outbox
+from .services import async_setup_services
 
 type O365ConfigEntry = ConfigEntry[O365Account]
 
-PLATFORMS = [Platform.SENSOR]
+PLATFORMS = [Platform.NOTIFY, Platform.SENSOR]
 
 # YAML is not supported. The schema accepts an old `o365:` block (an older,
 # unrelated integration used the same domain) so that async_setup can explain.
@@ -52,6 +53,7 @@ CONFIG_SCHEMA = vol.Schema({vol.Optional(DOMAIN): cv.match_all}, extra=vol.ALLOW
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Prepare notify.o365; explain that `o365:` in configuration.yaml is not used."""
     hass.data[DATA_HASS_CONFIG] = config
+    async_setup_services(hass)
     # mimetypes reads the system's type files on first use: do it off the loop.
     await hass.async_add_executor_job(mimetypes.init)
     if DOMAIN in config:

@@ -458,6 +458,12 @@ class O365Account:
             )
             return
         await self.hass.async_add_executor_job(self.outbox.remove, item)
+        LOGGER.info(
+            "Delivered queued '%s' from %s (%d waiting)",
+            item.subject,
+            self.mailbox,
+            len(self.outbox),
+        )
         self._async_outbox_changed()
         self._probe = True
 

@@ -120,7 +120,7 @@ async def async_compose(
     try:
         async with asyncio.TaskGroup() as group:
             snapshot_tasks = [
-                group.create_task(_snapshot(hass, entity_id, inline=is_html))
+                group.create_task(_snapshot(hass, entity_id))
                 for entity_id in request.cameras
             ]
             file_tasks = [
@@ -136,8 +136,12 @@ async def async_compose(
     body = request.message
     if isinstance(request.html, str) and request.html:
         body = request.html
+    attachments = [*snapshots, *files]
     if is_html:
-        body = _with_inline_snapshots(body, snapshots)
+        body = _with_inline_images(body, attachments)
+    else:
+        # A text body cannot show inline parts: attach them as files.
+        attachments = [_as_file(attachment) for attachment in attachments]
     message = Message(
         subject=request.title or DEFAULT_TITLE,
         body=body,
@@ -147,7 +151,7 @@ async def async_compose(
         bcc=request.bcc,
         reply_to=request.reply_to,
         importance=request.importance,
-        attachments=(*snapshots, *files),
+        attachments=tuple(attachments),
     )
     composition = Composition(
         message,
@@ -164,12 +168,25 @@ async def async_compose(
     return composition
 
 
-def _with_inline_snapshots(body: str, snapshots: list[Attachment]) -> str:
-    """Append each snapshot the HTML does not reference at the end of the body."""
+def _as_file(attachment: Attachment) -> Attachment:
+    if attachment.content_id is None:
+        return attachment
+    return Attachment(
+        attachment.name, attachment.content_type, attachment.content, attachment.size
+    )
+
+
+def _with_inline_images(body: str, attachments: list[Attachment]) -> str:
+    """Append each inline image the HTML does not reference at the end of the body.
+
+    Outlook hides inline parts nobody references: a snapshot would be lost.
+    """
     missing = "".join(
-        f'<p><img src="cid:{escape(s.content_id)}" alt="{escape(s.content_id)}"></p>'
-        for s in snapshots
-        if s.content_id and f"cid:{s.content_id}" not in body
+        f'<p><img src="cid:{escape(a.content_id)}" alt="{escape(a.content_id)}"></p>'
+        for a in attachments
+        if a.content_id
+        and a.content_type.startswith("image/")
+        and f"cid:{a.content_id}" not in body
     )
     if not missing:
         return body
@@ -182,7 +199,7 @@ def _with_inline_snapshots(body: str, snapshots: list[Attachment]) -> str:
 # -- cameras and images -----------------------------------------------------------
 
 
-async def _snapshot(hass: HomeAssistant, entity_id: str, *, inline: bool) -> Attachment:
+async def _snapshot(hass: HomeAssistant, entity_id: str) -> Attachment:
     """Take a snapshot now; its content ID is the entity ID."""
     try:
         picture = await camera.async_get_image(hass, entity_id)
@@ -190,22 +207,18 @@ async def _snapshot(hass: HomeAssistant, entity_id: str, *, inline: bool) -> Att
         raise _validation_error(
             "camera_failed", entity_id=entity_id, details=str(err)
         ) from err
-    return _picture_attachment(
-        entity_id, picture.content, picture.content_type, inline=inline
-    )
+    return _picture_attachment(entity_id, picture.content, picture.content_type)
 
 
 def _picture_attachment(
-    entity_id: str, content: bytes, content_type: str, *, inline: bool
+    entity_id: str, content: bytes, content_type: str
 ) -> Attachment:
     extension = mimetypes.guess_extension(content_type) or ".jpg"
     if extension == ".jpe":
         extension = ".jpg"
     stamp = dt_util.now().strftime("%Y%m%d_%H%M%S")
     name = f"{entity_id.split('.', 1)[-1]}_{stamp}{extension}"
-    return Attachment.from_bytes(
-        name, content, content_type, entity_id if inline else None
-    )
+    return Attachment.from_bytes(name, content, content_type, entity_id)
 
 
 # -- files, URLs and media sources -------------------------------------------------
@@ -347,9 +360,7 @@ async def _from_media_source(
                 raise _validation_error(
                     "camera_failed", entity_id=entity_id, details=str(err)
                 ) from err
-            snapshot = _picture_attachment(
-                entity_id, content, content_type, inline=True
-            )
+            snapshot = _picture_attachment(entity_id, content, content_type)
             return Attachment(
                 spec.name or snapshot.name,
                 snapshot.content_type,

@@ -1,13 +1,17 @@
-"""notify.o365: the legacy notify action, one service for all accounts.
+"""Notifications: the notify.o365 action and a notify entity per account.
 
-It is loaded through discovery when the first account is set up and
-unregistered when the last one unloads; ``data.account`` picks the mailbox.
+``notify.o365`` is the legacy notify service: one for all accounts, loaded
+through discovery when the first account is set up and unregistered when the
+last one unloads; ``data.account`` picks the mailbox. Each account also has a
+notify entity for ``notify.send_message`` and the ``o365.send_message``
+entity action.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from homeassistant.components.notify import NotifyEntity, NotifyEntityFeature
 from homeassistant.components.notify.const import (
     ATTR_DATA,
     ATTR_TARGET,
@@ -18,13 +22,21 @@ from homeassistant.components.notify.legacy import BaseNotificationService
 from homeassistant.const import CONF_NAME, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import discovery
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.service import async_set_service_schema
 from homeassistant.helpers.typing import ConfigType, DiscoveryInfoType
 from homeassistant.util.hass_dict import HassKey
 
-from .account import async_get_account
+from .account import O365Account, async_get_account
 from .const import DOMAIN, NOTIFY_SERVICE_NAME
-from .request import request_from_notify
+from .entity import O365Entity
+from .request import ATTR_TO, build_request, request_from_notify
+from .services import async_setup_platform_services
+
+if TYPE_CHECKING:
+    from . import O365ConfigEntry
+
+PARALLEL_UPDATES = 0
 
 DATA_NOTIFY_SERVICE: HassKey[O365NotificationService] = HassKey(f"{DOMAIN}_notify")
 DATA_HASS_CONFIG: HassKey[ConfigType] = HassKey(f"{DOMAIN}_hass_config")
@@ -128,3 +140,43 @@ class O365NotificationService(BaseNotificationService):
         )
         account = async_get_account(self.hass, request.account)
         await account.async_send_request(request)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: O365ConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """Add the notify entity of an account."""
+    async_setup_platform_services()
+    async_add_entities([O365NotifyEntity(entry.runtime_data)])
+
+
+class O365NotifyEntity(O365Entity, NotifyEntity):
+    """Sends email from one mailbox: notify.send_message and o365.send_message."""
+
+    _attr_translation_key = "email"
+    _attr_supported_features = NotifyEntityFeature.TITLE
+
+    def __init__(self, account: O365Account) -> None:
+        """Attach the entity to the account's device."""
+        super().__init__(account, "email")
+
+    async def async_send_message(self, message: str, title: str | None = None) -> None:
+        """Send title and message to the default recipients (notify.send_message)."""
+        request = build_request(message=message, title=title, to=None, fields={})
+        await self.account.async_send_request(request)
+
+    async def async_send_email(self, **data: Any) -> None:
+        """Send a full email (the o365.send_message action)."""
+        request = build_request(
+            message=data.pop("message"),
+            title=data.pop("title", None),
+            to=data.pop(ATTR_TO, None),
+            fields=data,
+        )
+        await self.account.async_send_request(request)
+        # Home Assistant versions that can record a send made by an
+        # integration's own action show it in the entity state too.
+        if (record := getattr(self, "_async_record_notification", None)) is not None:
+            record()
