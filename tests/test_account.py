@@ -202,19 +202,24 @@ async def test_access_denied_raises_consent_issue_until_a_send_works(
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
 
 
-async def test_token_without_mail_send_raises_consent_issue(
+async def test_token_without_mail_send_role_still_sends(
     hass: HomeAssistant,
     graph_mock: GraphMock,
     config_entry: MockConfigEntry,
     issue_registry: ir.IssueRegistry,
 ) -> None:
+    """Exchange RBAC for Applications grants Mail.Send outside the token."""
     graph_mock.sign_in(roles=())
+    graph_mock.send_mail()
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
-    issue = issue_registry.async_get_issue(DOMAIN, f"consent_{config_entry.entry_id}")
-    assert issue is not None
-    assert issue.translation_key == "missing_consent"
+    assert (
+        issue_registry.async_get_issue(DOMAIN, f"consent_{config_entry.entry_id}")
+        is None
+    )
+    await alert(hass, "scoped by RBAC")
+    assert len(graph_mock.sent()) == 1
 
 
 async def test_removing_the_entry_discards_its_outbox(

@@ -193,6 +193,19 @@ async def test_token_errors(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
+async def test_rbac_for_applications_proven_by_test_email(
+    hass: HomeAssistant, graph_mock: GraphMock
+) -> None:
+    """No Mail.Send role in the token, but the test email goes out: accepted."""
+    graph_mock.sign_in(roles=())
+    graph_mock.send_mail()
+    flow_id = await start(hass)
+    with patch("custom_components.o365.async_setup_entry", return_value=True):
+        result = await submit(hass, flow_id, send_test_email=True)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert len(graph_mock.sent()) == 1
+
+
 async def test_unknown_tenant(hass: HomeAssistant, graph_mock: GraphMock) -> None:
     """A tenant without OpenID configuration is reported on the tenant field."""
     graph_mock.openid("contoso.example", status=400)

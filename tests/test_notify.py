@@ -631,3 +631,57 @@ async def test_no_account_loaded(hass: HomeAssistant, graph_mock: GraphMock) -> 
     with pytest.raises(ServiceValidationError) as info:
         async_get_account(hass, None)
     assert info.value.translation_key == "no_account"
+
+
+# -- size limits and large attachments ------------------------------------------------
+
+
+async def test_attachment_over_150_mb_is_refused_before_sending(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    init_integration: MockConfigEntry,
+    files: Path,
+) -> None:
+    huge = files / "recording.mp4"
+    with huge.open("wb") as file:
+        file.truncate(151 * 1024 * 1024)  # sparse: no disk or memory used
+    with pytest.raises(ServiceValidationError) as info:
+        await notify(hass, message="x", data={"attachments": [str(huge)]})
+    assert info.value.translation_key == "attachment_too_large"
+    assert "recording.mp4" in str(info.value)
+    assert "157286400" in str(info.value)
+    assert graph_mock.calls("POST", "/users/") == []
+
+
+async def test_message_over_the_size_option_is_refused(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    init_integration: MockConfigEntry,
+    files: Path,
+) -> None:
+    hass.config_entries.async_update_entry(
+        init_integration, options={"max_message_size_mb": 1}
+    )
+    (files / "two.bin").write_bytes(b"x" * 1_100_000)
+    with pytest.raises(ServiceValidationError) as info:
+        await notify(hass, message="x", data={"attachments": [str(files / "two.bin")]})
+    assert info.value.translation_key == "message_too_large"
+    assert "1048576" in str(info.value)
+    assert graph_mock.sent() == []
+
+
+async def test_large_attachment_without_mail_readwrite(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    init_integration: MockConfigEntry,
+    files: Path,
+) -> None:
+    """A 403 on the draft says large attachments need Mail.ReadWrite."""
+    (files / "clip.mp4").write_bytes(b"v" * 3_500_000)
+    graph_mock.graph(
+        "POST", users_url(MAILBOX, "messages"), status=403, code="ErrorAccessDenied"
+    )
+    with pytest.raises(HomeAssistantError) as info:
+        await notify(hass, message="x", data={"attachments": [str(files / "clip.mp4")]})
+    assert info.value.translation_key == "missing_mail_readwrite"
+    assert "Mail.ReadWrite" in str(info.value)

@@ -25,14 +25,10 @@ from .account import (
     async_get_accounts,
 )
 from .connection import async_connect
-from .const import CONF_SOURCE, DOCS_URL, DOMAIN, LOGGER, MAIL_SEND_ROLE
+from .const import CONF_SOURCE, DOMAIN, LOGGER, MAIL_SEND_ROLE, docs_url
 from .errors import error_key, error_placeholders
 from .graph import ClientSecretExpiredError, InvalidClientSecretError, O365Error
-from .issues import (
-    async_clear_all_issues,
-    async_raise_consent_issue,
-    async_raise_secret_issue,
-)
+from .issues import async_clear_all_issues, async_raise_secret_issue
 from .notify import (
     DATA_HASS_CONFIG,
     async_register_notify_service,
@@ -64,7 +60,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
             is_fixable=False,
             severity=ir.IssueSeverity.WARNING,
             translation_key="yaml_not_supported",
-            learn_more_url=DOCS_URL,
+            learn_more_url=docs_url("yaml_not_supported"),
         )
     return True
 
@@ -114,11 +110,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> bool
         ) from err
     ir.async_delete_issue(hass, DOMAIN, f"secret_{entry.entry_id}")
     if MAIL_SEND_ROLE not in token.roles:
-        LOGGER.error(
-            "The app of %s has no Mail.Send application permission with admin consent",
+        # Fine with Exchange RBAC for Applications; if nothing grants it,
+        # the first send gets ErrorAccessDenied and raises a repair issue.
+        LOGGER.info(
+            "The token for %s has no Mail.Send role: sending relies on "
+            "Exchange RBAC for Applications",
             entry.data[CONF_SOURCE],
         )
-        async_raise_consent_issue(hass, entry)
 
     account.connection = connection
     entry.runtime_data = account

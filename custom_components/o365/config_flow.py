@@ -320,7 +320,9 @@ class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
         try:
             connection = await async_connect(self.hass, data)
             token = await connection.tokens.async_get_token()
-            if MAIL_SEND_ROLE not in token.roles:
+            # Exchange RBAC for Applications grants Mail.Send outside the
+            # token: then only a test email can prove the permission.
+            if MAIL_SEND_ROLE not in token.roles and not test_email:
                 return None, _form_errors(error_key(MissingRoleError(MAIL_SEND_ROLE)))
             address: str | None = source
             if is_object_id(source):

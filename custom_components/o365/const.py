@@ -45,4 +45,9 @@ ENV_EMULATOR_CA: Final = "O365_EMULATOR_CA"
 
 MAIL_SEND_ROLE: Final = "Mail.Send"
 
-DOCS_URL: Final = "https://github.com/o365-home-assistant/o365#troubleshooting"
+REPO_URL: Final = "https://github.com/o365-home-assistant/o365"
+
+
+def docs_url(anchor: str) -> str:
+    """Return the README section (troubleshooting entry) with this anchor."""
+    return f"{REPO_URL}#{anchor}"

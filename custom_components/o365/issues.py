@@ -6,7 +6,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
-from .const import CONF_SOURCE, DOCS_URL, DOMAIN
+from .const import CONF_SOURCE, DOMAIN, docs_url
 
 
 def _issue_id(kind: str, entry: ConfigEntry) -> str:
@@ -25,7 +25,9 @@ def async_raise_secret_issue(
         severity=ir.IssueSeverity.ERROR,
         translation_key="secret_expired" if expired else "secret_invalid",
         translation_placeholders={"mailbox": entry.data[CONF_SOURCE]},
-        learn_more_url=f"{DOCS_URL}-secret_expired",
+        learn_more_url=docs_url(
+            "secret_expired" if expired else "invalid_client_secret"
+        ),
     )
 
 
@@ -39,7 +41,7 @@ def async_raise_consent_issue(hass: HomeAssistant, entry: ConfigEntry) -> None:
         severity=ir.IssueSeverity.ERROR,
         translation_key="missing_consent",
         translation_placeholders={"mailbox": entry.data[CONF_SOURCE]},
-        learn_more_url=f"{DOCS_URL}-missing_mail_send",
+        learn_more_url=docs_url("missing_mail_send"),
     )
 
 
@@ -61,6 +63,7 @@ def async_raise_dropped_issue(
             "subject": subject,
             "reason": reason,
         },
+        learn_more_url=docs_url("messages_dropped"),
     )
 
 
