@@ -69,12 +69,12 @@ DATA_ACCOUNTS: HassKey[dict[str, O365Account]] = HassKey(f"{DOMAIN}_accounts")
 SIGNAL_OUTBOX_CHANGED = f"{DOMAIN}_outbox_changed_{{}}"
 
 OUTBOX_FOLDER = "o365_outbox"
-#: Entry states in which an account accepts messages (queued until connected).
+#: Entry states in which an account accepts messages (queued until connected);
+#: a failed setup counts only while it awaits a new secret (reauth).
 ACCEPTING_STATES = (
     ConfigEntryState.LOADED,
     ConfigEntryState.SETUP_IN_PROGRESS,
     ConfigEntryState.SETUP_RETRY,
-    ConfigEntryState.SETUP_ERROR,
 )
 #: The outbox keeps at most this many messages / bytes; the oldest give way.
 OUTBOX_MAX_MESSAGES = 100
@@ -481,11 +481,14 @@ def async_get_account(hass: HomeAssistant, name: str | None) -> O365Account:
     """
     accounts = async_get_accounts(hass)
     usable = [
-        accounts[entry.entry_id]
+        account
         for entry in hass.config_entries.async_entries(DOMAIN)
-        if entry.entry_id in accounts
+        if (account := accounts.get(entry.entry_id)) is not None
         and entry.disabled_by is None
-        and entry.state in ACCEPTING_STATES
+        and (
+            entry.state in ACCEPTING_STATES
+            or (entry.state is ConfigEntryState.SETUP_ERROR and account.auth_failed)
+        )
     ]
     if not usable:
         raise ServiceValidationError(

@@ -22,7 +22,7 @@ from homeassistant.components.notify.legacy import BaseNotificationService
 from homeassistant.const import CONF_NAME, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import discovery
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.service import async_set_service_schema
 from homeassistant.helpers.typing import ConfigType, DiscoveryInfoType
 from homeassistant.util.hass_dict import HassKey
@@ -145,7 +145,7 @@ class O365NotificationService(BaseNotificationService):
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: O365ConfigEntry,
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the notify entity of an account."""
     async_setup_platform_services()
