@@ -39,6 +39,11 @@ _SCALAR_KEYWORDS = ("type", "enum", "pattern", "minimum", "maximum")
 JsonObject = dict[str, Any]
 
 
+def _is_boolean(node: Mapping[str, Any]) -> bool:
+    kind = node.get("type")
+    return kind == "boolean" or (isinstance(kind, list) and "boolean" in kind)
+
+
 class BodySchemaError(ValueError):
     """A body that does not match its schema; ``path`` names the offending value."""
 
@@ -200,6 +205,11 @@ class GraphSchemas:
                 self._normalise(item, node["items"], f"{path}[{index}]")
                 for index, item in enumerate(value)
             ]
+        if isinstance(value, str) and _is_boolean(node):
+            # Graph's OData reader takes "true"/"false" strings for booleans
+            # (Microsoft's own sendMail example sends saveToSentItems so).
+            folded = value.casefold()
+            return {"true": True, "false": False}.get(folded, value)
         if isinstance(value, str) and "enum" in node:
             folded = value.casefold()
             return next(

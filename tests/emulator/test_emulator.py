@@ -347,6 +347,23 @@ async def test_send_mail_is_stored(
     assert emulator.messages[0].subject == "Motion in the garden"
 
 
+@pytest.mark.parametrize(("flag", "stored"), [("false", False), ("True", True)])
+async def test_send_mail_accepts_boolean_strings(
+    session: aiohttp.ClientSession,
+    emulator: Emulator,
+    auth: dict[str, str],
+    flag: str,
+    stored: bool,
+) -> None:
+    """Graph reads "true"/"false" strings as booleans (Apprise sends them so)."""
+    body = {"message": message(), "saveToSentItems": flag}
+    async with session.post(f"{ALERTS}/sendMail", json=body, headers=auth) as response:
+        assert response.status == 202
+    async with session.get("/_emulator/messages") as response:
+        [received] = await response.json()
+    assert received["saveToSentItems"] is stored
+
+
 @pytest.mark.parametrize(
     "user",
     [
