@@ -161,19 +161,28 @@ async def test_unknown_tenant(
         await provider(session, tenant="nowhere.example").async_get_token()
 
 
+@pytest.mark.parametrize(
+    ("headers", "retry_after"), [({}, 5.0), ({"Retry-After": "12"}, 12.0)]
+)
 async def test_token_endpoint_server_error_is_transient(
-    session: aiohttp.ClientSession, graph_mock: GraphMock
+    session: aiohttp.ClientSession,
+    graph_mock: GraphMock,
+    headers: dict[str, str],
+    retry_after: float,
 ) -> None:
+    """MSAL caches a 5xx for 5 s (or Retry-After): retrying sooner is pointless."""
     graph_mock.openid()
     graph_mock.mocked.post(
         f"https://login.microsoftonline.com/{TENANT_ID}/oauth2/v2.0/token",
         status=503,
         body="busy",
+        headers=headers,
         repeat=True,
     )
     with pytest.raises(TokenEndpointError) as info:
         await provider(session).async_get_token()
     assert info.value.transient
+    assert info.value.retry_after == retry_after
 
 
 async def test_openid_server_error_is_transient(

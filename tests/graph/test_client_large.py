@@ -118,7 +118,9 @@ class FakeOutlook:
     def _put(self, url: URL, **kwargs: Any) -> CallbackResult:
         session = self._session(url)
         headers = kwargs["headers"]
+        # aioresponses joins the streamed pieces of the body.
         body: bytes = kwargs["data"]
+        assert int(headers["Content-Length"]) == len(body)
         self.puts.append({"headers": dict(headers), "size": len(body)})
         if len(self.puts) in self.drop_put_at:
             raise aiohttp.ClientConnectionError("connection reset")
@@ -422,3 +424,24 @@ async def test_connection_lost_during_send_deletes_draft(
             MAILBOX, message(Attachment.from_bytes("big.bin", payload(4_000_000)))
         )
     assert outlook.deleted == [DRAFT_ID]
+
+
+async def test_chunks_are_read_in_pieces_as_they_are_sent(tmp_path: Path) -> None:
+    """Memory holds one 256 KiB piece of a chunk, not the chunk."""
+    from custom_components.o365.graph.client import UPLOAD_PIECE_SIZE, _ChunkReader
+
+    data = payload(1_000_000)
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(data)
+
+    async def run_blocking(func: Any) -> Any:
+        return func()
+
+    reader = _ChunkReader(
+        Attachment("clip.mp4", "video/mp4", path, len(data)), run_blocking
+    )
+    await reader.open()
+    pieces = [piece async for piece in reader.stream(100, 600_000)]
+    await reader.close()
+    assert max(len(piece) for piece in pieces) == UPLOAD_PIECE_SIZE
+    assert b"".join(pieces) == data[100:600_100]

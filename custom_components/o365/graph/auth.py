@@ -90,6 +90,13 @@ class _Response:
         self.text = text
         self.headers = dict(headers)
 
+    @property
+    def retry_after(self) -> float | None:
+        value = next(
+            (v for k, v in self.headers.items() if k.lower() == "retry-after"), ""
+        )
+        return float(value) if value.strip().isdigit() else None
+
     def raise_for_status(self) -> None:
         if self.status_code >= 400:
             raise TokenEndpointError(
@@ -117,6 +124,8 @@ class _SyncHttpBridge:
         self._ssl = ssl_context
         self._timeout = timeout
         self.requests = 0
+        #: The last answer MSAL received (MSAL drops its headers on errors).
+        self.last_response: _Response | None = None
 
     def get(
         self,
@@ -195,7 +204,8 @@ class _SyncHttpBridge:
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
             ) as resp:
                 text = await resp.text()
-                return _Response(resp.status, text, resp.headers)
+                self.last_response = _Response(resp.status, text, resp.headers)
+                return self.last_response
         except (aiohttp.ClientError, TimeoutError) as err:
             raise O365ConnectionError(
                 f"Cannot reach {urlsplit(url).hostname}: {type(err).__name__}"
@@ -294,9 +304,13 @@ class TokenProvider:
         except O365ConnectionError:
             raise
         except Exception as err:
-            raise TokenEndpointError(
+            error = TokenEndpointError(
                 f"The Microsoft token endpoint failed: {type(err).__name__}"
-            ) from err
+            )
+            last = self._bridge.last_response if self._bridge else None
+            if last is not None and last.retry_after is not None:
+                error.retry_after = last.retry_after
+            raise error from err
         if not isinstance(result, dict):
             raise TokenEndpointError("The Microsoft token endpoint gave no answer")
         if "access_token" not in result:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 import contextlib
 from dataclasses import dataclass, field
 import json
@@ -59,6 +59,8 @@ MAX_CONCURRENT_REQUESTS = 4
 ENCODE_IN_EXECUTOR_ABOVE = 1_000_000
 #: How many times one upload may resume after a failed chunk.
 MAX_UPLOAD_RESUMES = 3
+#: A chunk is read and sent in pieces of this size: memory holds one piece.
+UPLOAD_PIECE_SIZE = 256 * 1024
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=45)
 _JSON_OVERHEAD = 512
@@ -211,21 +213,43 @@ class _ChunkReader:
 
     def __init__(self, attachment: Attachment, run_blocking: RunBlocking) -> None:
         self._content = attachment.content
+        self._size = attachment.size
         self._run_blocking = run_blocking
         self._fd: int | None = None
+
+    async def open(self) -> None:
+        """Open the file (if any) and check it still has the announced size."""
+        if isinstance(self._content, bytes):
+            return
+        path = self._content
+
+        def open_checked() -> int:
+            fd = os.open(path, os.O_RDONLY)
+            if os.fstat(fd).st_size != self._size:
+                os.close(fd)
+                raise O365Error(f"{path.name} changed before it was sent")
+            return fd
+
+        self._fd = await self._run_blocking(open_checked)
 
     async def read(self, offset: int, length: int) -> bytes:
         if isinstance(self._content, bytes):
             return self._content[offset : offset + length]
-        if self._fd is None:
-            self._fd = await self._run_blocking(
-                lambda: os.open(self._content, os.O_RDONLY)
-            )
         fd = self._fd
+        if fd is None:
+            raise O365Error("The file is not open")
         data: bytes = await self._run_blocking(lambda: os.pread(fd, length, offset))
         if len(data) != length:
             raise O365Error("The file changed while it was being sent")
         return data
+
+    async def stream(self, offset: int, length: int) -> AsyncIterator[bytes]:
+        """Yield ``length`` bytes from ``offset`` in pieces, each read when sent."""
+        end = offset + length
+        while offset < end:
+            piece = await self.read(offset, min(UPLOAD_PIECE_SIZE, end - offset))
+            yield piece
+            offset += len(piece)
 
     async def close(self) -> None:
         if self._fd is not None:
@@ -255,6 +279,9 @@ class GraphClient:
         self._ssl = ssl_context
         self._retry = retry or RetryPolicy()
         self._slots = asyncio.Semaphore(max_concurrency)
+        # Messages being read and encoded: enough to keep the slots busy,
+        # few enough that a burst does not hold every attachment in memory.
+        self._preparing = asyncio.Semaphore(2 * max_concurrency)
         self._run_blocking = run_blocking or self._run_in_default_executor
         self._sleep = sleep
         self.stats = GraphStats()
@@ -280,7 +307,9 @@ class GraphClient:
         and the draft is sent; a failure on the way deletes the draft.
         """
         check_message_limits(message, max_message_size)
-        if fits_in_one_request(message):
+        async with self._preparing:
+            if not fits_in_one_request(message):
+                return await self._send_with_draft(mailbox, message)
             attachments = await self._load(message.attachments)
             payload = await self._encode(
                 lambda: {
@@ -296,8 +325,7 @@ class GraphClient:
                 body=payload,
                 ok=(200, 202),
             )
-            return SendReceipt("sendMail", reply.request_id)
-        return await self._send_with_draft(mailbox, message)
+        return SendReceipt("sendMail", reply.request_id)
 
     async def get_user(self, user: str) -> GraphUser:
         """Return the directory entry of a mailbox (needs ``User.Read.All``)."""
@@ -413,6 +441,7 @@ class GraphClient:
         url = URL(upload_url, encoded=True)
         reader = _ChunkReader(attachment, self._run_blocking)
         try:
+            await reader.open()
             await self._upload_chunks(url, attachment, reader)
         except BaseException:
             await asyncio.shield(self._cancel_upload(url))
@@ -429,16 +458,21 @@ class GraphClient:
         waited = 0.0
         while offset < total:
             length = min(UPLOAD_CHUNK_SIZE, total - offset)
-            chunk = await reader.read(offset, length)
             headers = {
                 "Content-Range": f"bytes {offset}-{offset + length - 1}/{total}",
+                "Content-Length": str(length),
                 "Content-Type": "application/octet-stream",
             }
             error: O365Error
             retry_after: float | None = None
             try:
                 reply = await self._send_once(
-                    "PUT", url, "uploadChunk", chunk, headers, authorize=False
+                    "PUT",
+                    url,
+                    "uploadChunk",
+                    reader.stream(offset, length),
+                    headers,
+                    authorize=False,
                 )
             except O365ConnectionError as err:
                 error = err
@@ -553,6 +587,7 @@ class GraphClient:
                 if not err.transient:
                     raise
                 error = err
+                retry_after = err.retry_after
                 self._record(operation, err)
             else:
                 if reply.status in ok:
@@ -587,7 +622,7 @@ class GraphClient:
         method: str,
         url: URL,
         operation: str,
-        body: bytes | None = None,
+        body: bytes | AsyncIterator[bytes] | None = None,
         headers: dict[str, str] | None = None,
         *,
         authorize: bool = True,

@@ -33,6 +33,8 @@ class O365Error(Exception):
 
     #: True when trying again later may succeed (network, throttling, 5xx).
     transient: bool = False
+    #: Seconds the service asked us to wait before trying again, if it said.
+    retry_after: float | None = None
 
 
 class O365ConnectionError(O365Error):
@@ -73,6 +75,9 @@ class TokenEndpointError(AuthenticationError):
     """The token endpoint failed (5xx, throttled or unreadable); try later."""
 
     transient = True
+    #: MSAL answers identical token requests from its cache for 5 s after a
+    #: 429/5xx: retrying sooner only meets that cached failure.
+    retry_after: float | None = 5.0
 
 
 class MissingRoleError(O365Error):
