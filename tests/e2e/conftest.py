@@ -1,0 +1,156 @@
+"""End-to-end fixtures: Home Assistant in-process, the emulator over real HTTPS.
+
+Nothing is mocked between the integration and the emulator: MSAL signs in
+through the integration's aiohttp bridge, Graph calls cross a real TLS socket
+on 127.0.0.1, and the assertions read what the emulator received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+import time
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.o365 import account as account_module
+from custom_components.o365.const import (
+    CONF_CLIENT_ID,
+    CONF_CLIENT_SECRET,
+    CONF_CLOUD,
+    CONF_SOURCE,
+    CONF_TENANT_ID,
+    DOMAIN,
+    ENV_EMULATOR_CA,
+    ENV_EMULATOR_URL,
+)
+from emulator import Emulator, ReceivedMessage
+from emulator.directory import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_TENANT_ID,
+)
+
+MAILBOX = "alerts@contoso.com"
+FRONT_DOOR = "camera.front_door"
+#: The demo camera picture that scripts/develop uses too.
+FRONT_DOOR_JPEG = (
+    Path(__file__).resolve().parents[2]
+    / "scripts"
+    / "develop_assets"
+    / "front_door.jpg"
+)
+ENTRY_DATA = {
+    CONF_SOURCE: MAILBOX,
+    CONF_TENANT_ID: DEFAULT_TENANT_ID,
+    CONF_CLIENT_ID: DEFAULT_CLIENT_ID,
+    CONF_CLIENT_SECRET: DEFAULT_CLIENT_SECRET,
+    CONF_CLOUD: "global",
+}
+#: How long a test waits for something that should happen at once.
+WAIT = 15.0
+
+
+@pytest.fixture(autouse=True)
+def _loopback_sockets(socket_enabled: None) -> None:
+    """Allow real sockets (the Home Assistant test plugin blocks them)."""
+
+
+@pytest.fixture
+async def emulator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Emulator]:
+    """Run the emulator on 127.0.0.1 and point the integration at it."""
+    async with Emulator(tmp_path / "emulator") as running:
+        monkeypatch.setenv(ENV_EMULATOR_URL, running.url)
+        monkeypatch.setenv(ENV_EMULATOR_CA, str(running.ca_path))
+        yield running
+
+
+@pytest.fixture
+def fast_outbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry queued messages after a fraction of a second instead of 15 s."""
+    monkeypatch.setattr(account_module, "OUTBOX_FIRST_DELAY", 0.2)
+    monkeypatch.setattr(account_module, "OUTBOX_MAX_DELAY", 1.0)
+
+
+@pytest.fixture
+def config_entry() -> MockConfigEntry:
+    """Return a config entry for the emulator's mailbox and app."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=MAILBOX,
+        unique_id=f"{DEFAULT_TENANT_ID}:{MAILBOX}",
+        data=dict(ENTRY_DATA),
+    )
+
+
+async def set_up(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Add the entry and set it up (it signs in against the emulator)."""
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+@pytest.fixture
+async def account(
+    hass: HomeAssistant, emulator: Emulator, config_entry: MockConfigEntry
+) -> MockConfigEntry:
+    """Set up the integration against the emulator."""
+    await set_up(hass, config_entry)
+    assert config_entry.state is ConfigEntryState.LOADED
+    return config_entry
+
+
+@pytest.fixture
+async def front_door(hass: HomeAssistant) -> str:
+    """Add the demo camera: core local_file showing the committed JPEG."""
+    entry = MockConfigEntry(
+        domain="local_file",
+        title="Front door",
+        options={"name": "Front door", "file_path": str(FRONT_DOOR_JPEG)},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(FRONT_DOOR) is not None
+    return FRONT_DOOR
+
+
+async def alert(
+    hass: HomeAssistant, subject: str, message: str = "Alert body.", **data: Any
+) -> None:
+    """Call notify.o365 and wait for it to return."""
+    service_data: dict[str, Any] = {"title": subject, "message": message}
+    if data:
+        service_data["data"] = data
+    await hass.services.async_call("notify", "o365", service_data, blocking=True)
+
+
+def received(emulator: Emulator, subject: str) -> list[ReceivedMessage]:
+    """Return the messages with this subject the emulator accepted, oldest first."""
+    return [m for m in reversed(emulator.messages) if m.subject == subject]
+
+
+def requests(emulator: Emulator, operation: str) -> list[dict[str, Any]]:
+    """Return the emulator's log of requests for one operation, oldest first."""
+    return [r for r in emulator.stats["requests"] if r["operation"] == operation]
+
+
+def statuses(emulator: Emulator, operation: str) -> list[int]:
+    """Return the statuses answered to one operation (0: connection dropped)."""
+    return [r["status"] for r in requests(emulator, operation)]
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {condition}")
+        await asyncio.sleep(0.05)
