@@ -1,0 +1,283 @@
+"""Helpers shared by the drivers and the runner (standard library only).
+
+Both drivers import this module, one in the project's venv and one in Apprise's,
+so it must not import anything outside the standard library.
+
+Measurement methods used by both senders:
+
+* CPU time: ``resource.getrusage(RUSAGE_SELF)`` user + system deltas, i.e. every
+  thread of the sending process (Home Assistant's event loop *and* its executor
+  threads; Apprise's single thread). The RSS sampler thread's own CPU time is
+  measured in that thread (``time.thread_time``) and subtracted.
+* Memory: ``VmRSS`` from ``/proc/self/status``, sampled every few milliseconds by
+  a thread, plus the kernel's exact peak (``VmHWM``) after resetting it by
+  writing ``5`` to ``/proc/self/clear_refs``. Growth is peak minus the RSS just
+  before the phase started.
+* The emulator: its process CPU from ``/proc/PID/stat`` and its request
+  statistics from ``GET /_emulator/stats`` (reset before each phase).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+import hashlib
+import json
+import os
+from pathlib import Path
+import resource
+import ssl
+import threading
+import time
+from typing import Any
+import urllib.request
+
+#: The recipients of every alert in the burst (three To addresses).
+RECIPIENTS = (
+    "oncall@example.com",
+    "security@example.com",
+    "Night Desk <desk@example.net>",
+)
+#: Identity operations in the emulator's statistics (not Graph calls).
+IDENTITY_OPERATIONS = frozenset({"token", "openid"})
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE = 1024
+
+
+def process_cpu() -> float:
+    """Return this process's CPU time (user + system, all threads) in seconds."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def pid_cpu(pid: int) -> float:
+    """Return another process's CPU time (user + system) in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the command name: state is fields[0]; utime, stime are 14th/15th.
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def memory_status() -> dict[str, int]:
+    """Return ``VmRSS`` and ``VmHWM`` of this process in bytes."""
+    values: dict[str, int] = {}
+    with Path("/proc/self/status").open() as status:
+        for line in status:
+            key, _, rest = line.partition(":")
+            if key in {"VmRSS", "VmHWM"}:
+                values[key] = int(rest.split()[0]) * _PAGE
+    return values
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (``VmHWM``); False if not permitted."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def sha256_file(path: Path) -> str:
+    """Return the SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class RssSampler(threading.Thread):
+    """Samples ``VmRSS`` every ``interval`` seconds until stopped.
+
+    ``samples`` holds ``(seconds since start, RSS bytes)``; ``cpu`` is the CPU
+    time the sampler itself used, so callers can take it out of their figures.
+    """
+
+    def __init__(self, interval: float = 0.005) -> None:
+        """Prepare a sampler (``start()`` starts it)."""
+        super().__init__(name="rss-sampler", daemon=True)
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
+        self.cpu = 0.0
+        self._stop_event = threading.Event()
+        self._started_at = 0.0
+
+    def run(self) -> None:
+        """Sample until stopped."""
+        cpu_start = time.thread_time()
+        self._started_at = time.perf_counter()
+        while True:
+            rss = memory_status()["VmRSS"]
+            self.samples.append((time.perf_counter() - self._started_at, rss))
+            if self._stop_event.wait(self.interval):
+                break
+        self.cpu = time.thread_time() - cpu_start
+
+    def stop(self) -> None:
+        """Stop sampling and wait for the thread."""
+        self._stop_event.set()
+        self.join()
+
+    @property
+    def peak(self) -> int:
+        """Return the highest sampled RSS."""
+        return max((rss for _, rss in self.samples), default=0)
+
+
+@dataclass
+class MemoryWatch:
+    """RSS growth of this process over a block: sampled and kernel peak."""
+
+    interval: float = 0.005
+    baseline: int = 0
+    sampled_peak: int = 0
+    kernel_peak: int | None = None
+    sampler_cpu: float = 0.0
+    samples: list[tuple[float, int]] = field(default_factory=list)
+    _sampler: RssSampler | None = None
+    _hwm_reset: bool = False
+
+    def start(self) -> None:
+        """Take the baseline, reset the kernel's peak mark, start sampling."""
+        self._hwm_reset = reset_peak_rss()
+        self.baseline = memory_status()["VmRSS"]
+        self._sampler = RssSampler(self.interval)
+        self._sampler.start()
+
+    def stop(self) -> None:
+        """Stop sampling and read the kernel's peak."""
+        assert self._sampler is not None
+        self._sampler.stop()
+        self.sampled_peak = self._sampler.peak
+        self.sampler_cpu = self._sampler.cpu
+        self.samples = self._sampler.samples
+        if self._hwm_reset:
+            self.kernel_peak = memory_status()["VmHWM"]
+
+    def to_json(self) -> dict[str, Any]:
+        """Describe the growth (bytes) and how it was measured."""
+        peak = max(self.sampled_peak, self.kernel_peak or 0)
+        return {
+            "baseline_rss": self.baseline,
+            "sampled_peak_rss": self.sampled_peak,
+            "kernel_peak_rss": self.kernel_peak,
+            "peak_growth": peak - self.baseline,
+            "sampled_growth": self.sampled_peak - self.baseline,
+            "kernel_growth": (
+                self.kernel_peak - self.baseline if self.kernel_peak else None
+            ),
+            "sample_interval_s": self.interval,
+            "sampler_cpu_s": self.sampler_cpu,
+            "samples": [
+                [round(t, 4), rss]
+                for t, rss in self.samples[:: max(1, len(self.samples) // 400)]
+            ],
+        }
+
+
+class EmulatorClient:
+    """Reads and resets the emulator through its control endpoints (blocking)."""
+
+    def __init__(self, url: str, ca_file: str, pid: int | None = None) -> None:
+        """Talk to the emulator at ``url``, trusting ``ca_file``."""
+        self.url = url.rstrip("/")
+        self.pid = pid
+        self._ssl = ssl.create_default_context(cafile=ca_file)
+
+    def _call(self, method: str, path: str) -> Any:
+        request = urllib.request.Request(f"{self.url}{path}", method=method)  # noqa: S310 - https to our emulator
+        with urllib.request.urlopen(request, context=self._ssl, timeout=60) as resp:  # noqa: S310
+            body = resp.read()
+        return json.loads(body) if body else None
+
+    def reset(self) -> None:
+        """Forget messages, drafts, uploads and statistics."""
+        self._call("POST", "/_emulator/reset")
+
+    def stats(self) -> dict[str, Any]:
+        """Return the request statistics."""
+        result: dict[str, Any] = self._call("GET", "/_emulator/stats")
+        return result
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Return the received messages (newest first)."""
+        result: list[dict[str, Any]] = self._call("GET", "/_emulator/messages")
+        return result
+
+    def cpu(self) -> float:
+        """Return the emulator process's CPU time, or 0 when its pid is unknown."""
+        return pid_cpu(self.pid) if self.pid else 0.0
+
+
+def summarise_stats(stats: dict[str, Any]) -> dict[str, Any]:
+    """Return request counts from the emulator's statistics since its last reset."""
+    operations: dict[str, int] = dict(stats.get("operations") or {})
+    requests = stats.get("requests") or []
+    statuses: dict[str, int] = {}
+    for record in requests:
+        key = f"{record['operation']} {record['status']}"
+        statuses[key] = statuses.get(key, 0) + 1
+    return {
+        "operations": operations,
+        "http_requests": sum(operations.values()),
+        "graph_requests": sum(
+            n for op, n in operations.items() if op not in IDENTITY_OPERATIONS
+        ),
+        "token_requests": operations.get("token", 0),
+        "tokens_issued": stats.get("tokens_issued", 0),
+        "max_in_flight": stats.get("max_in_flight", 0),
+        # Only the last 200 requests are logged by the emulator.
+        "recent_statuses": statuses,
+        "recent_logged": len(requests),
+    }
+
+
+def describe_requests(stats: dict[str, Any], limit: int = 40) -> list[str]:
+    """Return the emulator's recent request log as short lines."""
+    lines = []
+    for record in (stats.get("requests") or [])[:limit]:
+        extra = []
+        if record.get("content_range"):
+            extra.append(f"Content-Range: {record['content_range']}")
+        if record.get("authorization"):
+            extra.append("Authorization")
+        suffix = f" [{'; '.join(extra)}]" if extra else ""
+        lines.append(
+            f"{record['method']} {record['path'][:90]} -> {record['status']}{suffix}"
+        )
+    return lines
+
+
+def check_delivery(
+    messages: list[dict[str, Any]], sha256: str, size: int
+) -> dict[str, Any]:
+    """Count delivered messages, recipients and intact attachments."""
+    intact = sum(
+        1
+        for message in messages
+        for attachment in message.get("attachments") or []
+        if attachment.get("sha256") == sha256 and attachment.get("size") == size
+    )
+    return {
+        "messages": len(messages),
+        "to_recipients": sum(len(m.get("toRecipients") or []) for m in messages),
+        "intact_attachments": intact,
+        "via": sorted({str(m.get("via")) for m in messages}),
+    }
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON with a trailing newline."""
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def driver_arguments(description: str | None) -> argparse.ArgumentParser:
+    """Return the command line both drivers take (the runner passes it)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--emulator-url", required=True)
+    parser.add_argument("--ca", required=True)
+    parser.add_argument("--emulator-pid", type=int)
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--alerts", type=int, default=200)
+    parser.add_argument("--out", required=True)
+    return parser
