@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Generator
 from pathlib import Path
+import time
 
 import aiohttp
 from aioresponses import aioresponses
@@ -296,3 +297,106 @@ async def test_queued_alerts_survive_a_restart(
             assert [b["message"]["subject"] for b in graph.sent()] == subjects
         finally:
             await hass.async_stop(force=True)
+
+
+async def test_concurrent_alerts_on_a_full_outbox(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Alerts arriving together on a full outbox each drop one, none fails."""
+    monkeypatch.setattr(account_module, "OUTBOX_MAX_MESSAGES", 3)
+    original_delete = account_module.Outbox.delete
+
+    def slow_delete(self: account_module.Outbox, item: object) -> None:
+        time.sleep(0.05)  # widen the window in which a second drop could race
+        original_delete(self, item)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(account_module.Outbox, "delete", slow_delete)
+    graph_mock.openid()
+    graph_mock.token(exception=aiohttp.ClientConnectionError("offline"))
+    dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
+    config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    for number in range(3):
+        await alert(hass, f"old {number}")
+    await asyncio.gather(*(alert(hass, f"new {number}") for number in range(6)))
+    queue = outbox_of(hass, config_entry)
+    assert len(queue) == 3
+    assert {e.data["subject"] for e in dropped} | set(queue) == {
+        *(f"old {n}" for n in range(3)),
+        *(f"new {n}" for n in range(6)),
+    }
+    assert len(dropped) == 6
+    account = account_module.async_get_accounts(hass)[config_entry.entry_id]
+    sequences = [item.sequence for item in account.outbox.items]
+    assert sequences == sorted(set(sequences))
+    on_disk = account_module.Outbox(account.outbox.root)
+    await hass.async_add_executor_job(on_disk.load)
+    assert [item.subject for item in on_disk.items] == queue
+    await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+async def test_worker_survives_an_unexpected_error(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    graph_mock.sign_in()
+    graph_mock.send_mail(exception=aiohttp.ClientConnectionError(), repeat=False)
+    graph_mock.send_mail(exception=aiohttp.ClientConnectionError(), repeat=False)
+    graph_mock.send_mail(exception=aiohttp.ClientConnectionError(), repeat=False)
+    graph_mock.send_mail(exception=aiohttp.ClientConnectionError(), repeat=False)
+    graph_mock.send_mail()
+    sent = async_capture_events(hass, EVENT_MESSAGE_SENT)
+    config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    account = account_module.async_get_accounts(hass)[config_entry.entry_id]
+    original_read = account.outbox.read
+    calls = 0
+
+    def flaky_read(item: object) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("something nobody expected")
+        return original_read(item)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(account.outbox, "read", flaky_read)
+    await alert(hass, "still delivered")
+    await until(lambda: len(sent) == 1)
+    assert sent[0].data["queued"] is True
+
+
+async def test_message_whose_files_vanished_is_dropped(
+    hass: HomeAssistant, graph_mock: GraphMock, config_entry: MockConfigEntry
+) -> None:
+    graph_mock.openid()
+    graph_mock.token(exception=aiohttp.ClientConnectionError("offline"))
+    dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
+    config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    hass.config.allowlist_external_dirs = {hass.config.config_dir}
+    clip = Path(hass.config.config_dir) / "clip.bin"
+    clip.write_bytes(b"x" * 10)
+    await hass.services.async_call(
+        "notify",
+        "o365",
+        {"message": "m", "title": "clip", "data": {"attachments": [str(clip)]}},
+        blocking=True,
+    )
+    account = account_module.async_get_accounts(hass)[config_entry.entry_id]
+    (item,) = account.outbox.items
+    (account.outbox.root / item.folder_name / "0.bin").unlink()
+    graph_mock.mocked.clear()
+    graph_mock.sign_in()
+    graph_mock.send_mail()
+    await hass.config_entries.async_reload(config_entry.entry_id)
+    await hass.async_block_till_done()
+    await until(lambda: bool(dropped))
+    assert dropped[0].data["reason"].startswith("unreadable")

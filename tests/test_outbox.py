@@ -13,12 +13,27 @@ from custom_components.o365.graph import (
     Importance,
     Message,
 )
-from custom_components.o365.outbox import META_FILE, Outbox
+from custom_components.o365.outbox import META_FILE, Outbox, OutboxItem
 
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations() -> None:
     """The storage needs no Home Assistant."""
+
+
+def put(
+    outbox: Outbox,
+    message: Message,
+    *,
+    save_to_sent_items: bool = True,
+    reason: str = "x",
+    now: float = 1.0,
+) -> OutboxItem:
+    """Queue a message the way the account does: number, write, add."""
+    item = outbox.new_item(message, reason=reason, now=now)
+    outbox.write(item, message, save_to_sent_items=save_to_sent_items)
+    outbox.add(item)
+    return item
 
 
 def message(tmp_path: Path, subject: str = "Motion") -> Message:
@@ -45,7 +60,7 @@ def message(tmp_path: Path, subject: str = "Motion") -> Message:
 def test_round_trip_survives_a_restart(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox")
     original = message(tmp_path)
-    item = outbox.put(original, save_to_sent_items=False, reason="503", now=100.0)
+    item = put(outbox, original, save_to_sent_items=False, reason="503", now=100.0)
     (tmp_path / "clip.bin").unlink()  # the queued copy does not need the source
 
     reloaded = Outbox(tmp_path / "outbox")
@@ -71,13 +86,11 @@ def test_round_trip_survives_a_restart(tmp_path: Path) -> None:
 
 def test_order_and_removal(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox")
-    items = [
-        outbox.put(
-            message(tmp_path, f"m{n}"), save_to_sent_items=True, reason="x", now=n
-        )
-        for n in range(12)
-    ]
-    outbox.remove(items[3])
+    items = [put(outbox, message(tmp_path, f"m{n}"), now=n) for n in range(12)]
+    assert outbox.take(items[3])
+    outbox.delete(items[3])
+    assert not outbox.take(items[3])  # a second drop does nothing
+    outbox.delete(items[3])
     reloaded = Outbox(tmp_path / "outbox")
     reloaded.load()
     assert [i.subject for i in reloaded.items] == [f"m{n}" for n in range(12) if n != 3]
@@ -86,7 +99,7 @@ def test_order_and_removal(tmp_path: Path) -> None:
 
 def test_update_persists_delivery_state(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox")
-    item = outbox.put(message(tmp_path), save_to_sent_items=True, reason="x", now=1)
+    item = put(outbox, message(tmp_path))
     item.attempts = 3
     item.next_attempt = 99.0
     item.last_error = "GraphTransientError: 503"
@@ -99,7 +112,7 @@ def test_update_persists_delivery_state(tmp_path: Path) -> None:
 def test_interrupted_write_is_cleaned_and_loses_nothing(tmp_path: Path) -> None:
     """A crash mid-write leaves a .tmp folder: ignored and removed on load."""
     outbox = Outbox(tmp_path / "outbox")
-    kept = outbox.put(message(tmp_path), save_to_sent_items=True, reason="x", now=1)
+    kept = put(outbox, message(tmp_path))
     half = tmp_path / "outbox" / ".tmp-deadbeef"
     half.mkdir()
     (half / "0.bin").write_bytes(b"partial")
@@ -113,12 +126,7 @@ def test_failed_write_leaves_no_trace(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox")
     broken = Attachment("gone.bin", "x", tmp_path / "missing.bin", 10)
     with pytest.raises(FileNotFoundError):
-        outbox.put(
-            Message("s", "b", attachments=(broken,)),
-            save_to_sent_items=True,
-            reason="x",
-            now=1,
-        )
+        put(outbox, Message("s", "b", attachments=(broken,)))
     assert len(outbox) == 0
     assert list((tmp_path / "outbox").iterdir()) == []
 
@@ -128,22 +136,15 @@ def test_file_changed_while_queued(tmp_path: Path) -> None:
     source = tmp_path / "grows.bin"
     source.write_bytes(b"12345")
     with pytest.raises(OSError, match="changed"):
-        outbox.put(
-            Message("s", "b", attachments=(Attachment("g", "x", source, 3),)),
-            save_to_sent_items=True,
-            reason="x",
-            now=1,
-        )
+        put(outbox, Message("s", "b", attachments=(Attachment("g", "x", source, 3),)))
 
 
 def test_unreadable_message_is_set_aside(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     outbox = Outbox(tmp_path / "outbox")
-    good = outbox.put(message(tmp_path), save_to_sent_items=True, reason="x", now=1)
-    bad = outbox.put(
-        message(tmp_path, "bad"), save_to_sent_items=True, reason="x", now=2
-    )
+    good = put(outbox, message(tmp_path))
+    bad = put(outbox, message(tmp_path, "bad"), now=2)
     (tmp_path / "outbox" / bad.folder_name / META_FILE).write_text("{not json")
     reloaded = Outbox(tmp_path / "outbox")
     reloaded.load()
@@ -159,3 +160,30 @@ def test_missing_folder_is_an_empty_outbox(tmp_path: Path) -> None:
     assert len(outbox) == 0
     outbox.destroy()
     assert not (tmp_path / "nothing").exists()
+
+
+def test_sequence_numbers_are_unique_and_survive_a_restart(tmp_path: Path) -> None:
+    """Numbers are handed out in call order, before any file is written."""
+    outbox = Outbox(tmp_path / "outbox")
+    first = outbox.new_item(Message("a", "b"), reason="x", now=1)
+    second = outbox.new_item(Message("c", "d"), reason="x", now=1)
+    # Written (and added) in the opposite order: the queue keeps the numbers.
+    outbox.write(second, Message("c", "d"), save_to_sent_items=True)
+    outbox.add(second)
+    outbox.write(first, Message("a", "b"), save_to_sent_items=True)
+    outbox.add(first)
+    assert [i.subject for i in outbox.items] == ["a", "c"]
+    reloaded = Outbox(tmp_path / "outbox")
+    reloaded.load()
+    assert [i.subject for i in reloaded.items] == ["a", "c"]
+    assert reloaded.new_item(Message("e", "f"), reason="x", now=1).sequence == 3
+
+
+def test_update_of_a_delivered_message_is_ignored(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox")
+    item = put(outbox, message(tmp_path))
+    outbox.take(item)
+    outbox.delete(item)
+    item.attempts = 9
+    outbox.update(item)
+    assert not (tmp_path / "outbox" / item.folder_name).exists()

@@ -312,15 +312,19 @@ class O365Account:
         # A message that just failed waits before its next try; one queued
         # behind others wakes the worker to try the oldest again now.
         failed = error is not None
+        item = self.outbox.new_item(
+            message,
+            reason=reason,
+            now=now,
+            attempts=1 if failed else 0,
+            next_attempt=now + outbox_delay(1) if failed else now,
+        )
+        if error is not None and error.retry_after:
+            item.not_before = now + min(error.retry_after, OUTBOX_MAX_DELAY)
         try:
             await self.hass.async_add_executor_job(
-                lambda: self.outbox.put(
-                    message,
-                    save_to_sent_items=save_to_sent_items,
-                    reason=reason,
-                    now=now,
-                    attempts=1 if failed else 0,
-                    next_attempt=now + outbox_delay(1) if failed else now,
+                lambda: self.outbox.write(
+                    item, message, save_to_sent_items=save_to_sent_items
                 )
             )
         except OSError as err:
@@ -332,6 +336,7 @@ class O365Account:
                 translation_key="not_connected",
                 translation_placeholders={"mailbox": self.mailbox},
             ) from err
+        self.outbox.add(item)
         self.stats.queued += 1
         LOGGER.warning(
             "Could not send '%s' from %s now (%s); it is queued and will be retried",
@@ -358,7 +363,10 @@ class O365Account:
         )
 
     async def _async_drop(self, item: OutboxItem, reason: str) -> None:
-        await self.hass.async_add_executor_job(self.outbox.remove, item)
+        """Give a queued message up (once, whoever asks)."""
+        if not self.outbox.take(item):
+            return
+        await self.hass.async_add_executor_job(self.outbox.delete, item)
         self.stats.dropped += 1
         LOGGER.error(
             "Gave up sending '%s' from %s after %d attempts: %s",
@@ -408,21 +416,22 @@ class O365Account:
             if now - item.queued_at > self.outbox_max_age:
                 await self._async_drop(item, "max_age")
                 continue
-            if item.next_attempt > now and not self._probe:
+            wait_until = max(
+                item.not_before, item.next_attempt if not self._probe else 0.0
+            )
+            if wait_until > now:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(item.next_attempt - now):
+                    async with asyncio.timeout(wait_until - now):
                         await self._wake.wait()
                 continue
             self._probe = False
             self._in_flight = item
             try:
                 await self._async_deliver(connection, item)
-            except OSError as err:
-                # The disk failed us (full, read-only): try again later.
-                LOGGER.error(
-                    "The outbox of %s cannot be updated: %s", self.mailbox, err
-                )
+            except Exception:  # noqa: BLE001
+                # Never let one message (or a full disk) stop the deliveries.
+                LOGGER.exception("Delivering the outbox of %s failed", self.mailbox)
                 await asyncio.sleep(OUTBOX_MAX_DELAY)
             finally:
                 self._in_flight = None
@@ -432,10 +441,6 @@ class O365Account:
             message, save = await self.hass.async_add_executor_job(
                 self.outbox.read, item
             )
-        except (ValueError, KeyError, FileNotFoundError) as err:
-            await self._async_drop(item, f"unreadable: {err}")
-            return
-        try:
             await self._async_send_now(connection, message, save, item)
         except O365Error as err:
             self.stats.failed += 1
@@ -443,21 +448,27 @@ class O365Account:
             if not (err.transient or isinstance(err, InvalidClientSecretError)):
                 await self._async_drop(item, error_code(err))
                 return
+            now = time.time()
             item.attempts += 1
             item.last_error = f"{error_code(err)}: {err}"
-            delay = max(
-                outbox_delay(item.attempts), getattr(err, "retry_after", 0) or 0
-            )
-            item.next_attempt = time.time() + delay
+            item.next_attempt = now + outbox_delay(item.attempts)
+            if err.retry_after:
+                # Honour Retry-After, but never beyond the outbox's longest wait.
+                item.not_before = now + min(err.retry_after, OUTBOX_MAX_DELAY)
             await self.hass.async_add_executor_job(self.outbox.update, item)
             LOGGER.info(
                 "Queued '%s' still cannot be sent (%s); next try in %.0f s",
                 item.subject,
                 error_code(err),
-                delay,
+                max(item.next_attempt, item.not_before) - now,
             )
             return
-        await self.hass.async_add_executor_job(self.outbox.remove, item)
+        except (OSError, ValueError, KeyError) as err:
+            # The message's own files are gone or damaged: it can never go.
+            await self._async_drop(item, f"unreadable: {err}")
+            return
+        if self.outbox.take(item):
+            await self.hass.async_add_executor_job(self.outbox.delete, item)
         LOGGER.info(
             "Delivered queued '%s' from %s (%d waiting)",
             item.subject,

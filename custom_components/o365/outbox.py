@@ -4,12 +4,18 @@ Each message is a folder ``<sequence>-<id>/`` holding ``message.json`` and one
 file per attachment (the bytes captured when the action ran). A message is
 written to ``.tmp-<id>/`` first, flushed to disk, then renamed into place, so
 a crash mid-write never damages what was already queued; leftovers of an
-interrupted write are removed on load. Every method here is blocking: call it
-in an executor.
+interrupted write are removed on load.
+
+The in-memory queue (``items``, sequence numbers) changes only on the event
+loop: :meth:`Outbox.new_item`, :meth:`Outbox.add` and :meth:`Outbox.take`
+are quick and safe there. The methods that touch the disk (``load``,
+``write``, ``read``, ``update``, ``delete``, ``destroy``) block: run them in
+an executor.
 """
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import asdict, dataclass
 import json
 import logging
@@ -40,6 +46,9 @@ class OutboxItem:
     reason: str
     attempts: int = 0
     next_attempt: float = 0.0
+    #: Not before this time, even when a new alert wakes the outbox: what the
+    #: service's Retry-After asked for.
+    not_before: float = 0.0
     last_error: str | None = None
 
     @property
@@ -91,6 +100,7 @@ class Outbox:
         self.root = root
         self.items: list[OutboxItem] = []
         self.loaded = False
+        self._sequence = 0
 
     def __len__(self) -> int:
         """Return the number of queued messages."""
@@ -126,22 +136,22 @@ class Outbox:
                 folder.rename(folder.with_name(f".unreadable-{folder.name}"))
                 continue
             self.items.append(item)
+        self._sequence = max((item.sequence for item in self.items), default=0)
 
-    def put(
+    def new_item(
         self,
         message: Message,
         *,
-        save_to_sent_items: bool,
         reason: str,
         now: float,
         attempts: int = 0,
         next_attempt: float | None = None,
     ) -> OutboxItem:
-        """Store a message durably at the end of the queue and return its item."""
-        sequence = self.items[-1].sequence + 1 if self.items else 1
-        item = OutboxItem(
+        """Return the item for a message, numbered after every earlier one."""
+        self._sequence += 1
+        return OutboxItem(
             id=uuid.uuid4().hex,
-            sequence=sequence,
+            sequence=self._sequence,
             subject=message.subject,
             size=message.attachments_size,
             queued_at=now,
@@ -149,6 +159,22 @@ class Outbox:
             attempts=attempts,
             next_attempt=now if next_attempt is None else next_attempt,
         )
+
+    def add(self, item: OutboxItem) -> None:
+        """Put a written item in the queue, in sequence order."""
+        bisect.insort(self.items, item, key=lambda queued: queued.sequence)
+
+    def take(self, item: OutboxItem) -> bool:
+        """Take an item out of the queue; False if it already was."""
+        if item not in self.items:
+            return False
+        self.items.remove(item)
+        return True
+
+    def write(
+        self, item: OutboxItem, message: Message, *, save_to_sent_items: bool
+    ) -> None:
+        """Store a message durably in its item's folder (atomically)."""
         self.root.mkdir(parents=True, exist_ok=True)
         staging = self.root / f".tmp-{item.id}"
         staging.mkdir()
@@ -194,8 +220,6 @@ class Outbox:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        self.items.append(item)
-        return item
 
     def read(self, item: OutboxItem) -> tuple[Message, bool]:
         """Return a queued message (attachments stay on disk) and its Sent Items flag."""
@@ -228,20 +252,24 @@ class Outbox:
     def update(self, item: OutboxItem) -> None:
         """Persist an item's delivery state (attempts, next try, last error)."""
         folder = self.root / item.folder_name
+        if not folder.is_dir():
+            return  # delivered or given up meanwhile
         meta = json.loads((folder / META_FILE).read_text())
         meta["item"] = asdict(item)
         staging = folder / f"{META_FILE}.tmp"
         _write_file(staging, json.dumps(meta).encode())
         staging.replace(folder / META_FILE)
 
-    def remove(self, item: OutboxItem) -> None:
-        """Forget a message (sent or dropped) and delete its files."""
-        self.items.remove(item)
+    def delete(self, item: OutboxItem) -> None:
+        """Delete the files of a message taken out of the queue."""
         folder = self.root / item.folder_name
         # Rename first: a crash during rmtree must not leave a half message
         # that would be sent again.
         trash = self.root / f".tmp-{item.id}"
-        folder.rename(trash)
+        try:
+            folder.rename(trash)
+        except FileNotFoundError:
+            return
         shutil.rmtree(trash, ignore_errors=True)
 
     def destroy(self) -> None:
