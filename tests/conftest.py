@@ -7,6 +7,7 @@ every request that "reached Microsoft" can be inspected.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Generator, Iterable
 import json
@@ -267,6 +268,19 @@ def isolated_config_dir(request: pytest.FixtureRequest, tmp_path: Path) -> None:
         config_dir = tmp_path / "config"
         config_dir.mkdir()
         hass.config.config_dir = str(config_dir)
+
+
+@pytest.fixture(autouse=True)
+def instant_retries(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Let the Graph client's retry waits pass at once (recorded)."""
+    waits: list[float] = []
+
+    async def no_wait(delay: float) -> None:
+        waits.append(delay)
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr("custom_components.o365.connection.RETRY_SLEEP", no_wait)
+    return waits
 
 
 @pytest.fixture

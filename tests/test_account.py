@@ -36,12 +36,8 @@ pytestmark = pytest.mark.usefixtures("fast_outbox")
 
 @pytest.fixture
 def fast_outbox(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def no_wait(delay: float) -> None:
-        await asyncio.sleep(0)
-
     monkeypatch.setattr(account_module, "OUTBOX_FIRST_DELAY", 0.01)
     monkeypatch.setattr(account_module, "OUTBOX_MAX_DELAY", 0.02)
-    monkeypatch.setattr("custom_components.o365.connection.RETRY_SLEEP", no_wait)
 
 
 async def alert(hass: HomeAssistant, subject: str) -> None:

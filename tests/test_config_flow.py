@@ -457,6 +457,21 @@ async def test_reauth(
     assert config_entry.state is ConfigEntryState.LOADED
 
 
+async def test_reauth_without_role_in_the_token(
+    hass: HomeAssistant, graph_mock: GraphMock, init_integration: MockConfigEntry
+) -> None:
+    """RBAC for Applications: the token has no Mail.Send role, reauth still works."""
+    result = await init_integration.start_reauth_flow(hass)
+    graph_mock.mocked.clear()
+    graph_mock.sign_in(roles=())
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_CLIENT_SECRET: "new secret"}
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reauth_successful"
+    assert init_integration.data[CONF_CLIENT_SECRET] == "new secret"
+
+
 async def test_reauth_secret_id_pasted(
     hass: HomeAssistant, graph_mock: GraphMock, init_integration: MockConfigEntry
 ) -> None:

@@ -31,10 +31,6 @@ async def test_diagnostics_tell_the_story_without_secrets(
     """Counters, errors with request IDs and the outbox; the secret and token nowhere."""
     caplog.set_level(logging.DEBUG)
 
-    async def no_wait(delay: float) -> None:
-        return None
-
-    monkeypatch.setattr("custom_components.o365.connection.RETRY_SLEEP", no_wait)
     monkeypatch.setattr(account_module, "OUTBOX_FIRST_DELAY", 3600)
     graph_mock.sign_in()
     graph_mock.send_mail(repeat=False)
@@ -83,10 +79,6 @@ async def test_outbox_sensor(
     config_entry: MockConfigEntry,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def no_wait(delay: float) -> None:
-        return None
-
-    monkeypatch.setattr("custom_components.o365.connection.RETRY_SLEEP", no_wait)
     monkeypatch.setattr(account_module, "OUTBOX_FIRST_DELAY", 3600)
     graph_mock.sign_in()
     graph_mock.send_mail(exception=aiohttp.ClientConnectionError("down"))
@@ -102,3 +94,29 @@ async def test_outbox_sensor(
     state = hass.states.get(entity_id)
     assert state.state == "1"
     assert state.attributes["friendly_name"] == "alerts@contoso.com Outbox"
+
+
+async def test_diagnostics_of_an_entry_awaiting_reauth(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
+) -> None:
+    """Support needs diagnostics most when setup failed: they still work."""
+    graph_mock.openid()
+    graph_mock.token(error="invalid_client", codes=[7000222], status=401)
+    assert await async_setup_component(hass, "diagnostics", {})
+    config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    await hass.services.async_call(
+        "notify", "o365", {"message": "m", "title": "waiting"}, blocking=True
+    )
+    diagnostics = await get_diagnostics_for_config_entry(
+        hass, hass_client, config_entry
+    )
+    assert diagnostics["entry"]["state"] == "setup_error"
+    assert diagnostics["connected"] is False
+    assert diagnostics["awaiting_reauthentication"] is True
+    assert diagnostics["outbox"]["items"][0]["subject"] == "waiting"
+    assert CLIENT_SECRET not in json.dumps(diagnostics)

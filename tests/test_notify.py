@@ -625,6 +625,15 @@ async def test_object_id_mailbox_without_directory_access_asks_for_target(
     assert len(graph_mock.sent(OBJECT_ID)) == 1
 
 
+async def test_object_id_lookup_failing_transiently_says_so(
+    hass: HomeAssistant, graph_mock: GraphMock, object_id_account: MockConfigEntry
+) -> None:
+    graph_mock.graph("GET", USER_URL, status=503)
+    with pytest.raises(HomeAssistantError) as info:
+        await notify(hass, message="x")
+    assert info.value.translation_key == "cannot_connect"
+
+
 async def test_no_account_loaded(hass: HomeAssistant, graph_mock: GraphMock) -> None:
     from custom_components.o365.account import async_get_account
 

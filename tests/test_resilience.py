@@ -127,20 +127,13 @@ class FaultyGraph:
 
 
 @pytest.fixture
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Make retry waits instant (recorded) and the outbox retry quickly."""
-    waits: list[float] = []
-
-    async def no_wait(delay: float) -> None:
-        waits.append(delay)
-        await asyncio.sleep(0)
-
+def fast_retries(
+    monkeypatch: pytest.MonkeyPatch, instant_retries: list[float]
+) -> list[float]:
+    """Retry waits pass at once (recorded); the outbox retries quickly."""
     monkeypatch.setattr(account_module, "OUTBOX_FIRST_DELAY", 0.01)
     monkeypatch.setattr(account_module, "OUTBOX_MAX_DELAY", 0.05)
-    monkeypatch.setattr(
-        "custom_components.o365.connection.RETRY_SLEEP", no_wait, raising=True
-    )
-    return waits
+    return instant_retries
 
 
 async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:

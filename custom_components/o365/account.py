@@ -184,6 +184,8 @@ class O365Account:
         try:
             user = await self.connection.client.get_user(self.mailbox)
         except GraphError as err:
+            if err.transient:
+                raise as_home_assistant_error(err, self.mailbox) from err
             raise target_required from err
         except O365Error as err:
             raise as_home_assistant_error(err, self.mailbox) from err

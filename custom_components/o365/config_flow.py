@@ -260,7 +260,11 @@ class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
                 k: v for k, v in check_formats(data).items() if k == CONF_CLIENT_SECRET
             }
             if not errors:
-                proof, errors = await self._async_prove(data, test_email=False)
+                # Only the secret changes: the permission was proven at setup
+                # (and with RBAC for Applications it is not in the token).
+                proof, errors = await self._async_prove(
+                    data, test_email=False, require_role=False
+                )
                 if proof is not None:
                     await self.async_set_unique_id(proof.unique_id)
                     self._abort_if_unique_id_mismatch(reason="account_mismatch")
@@ -313,7 +317,7 @@ class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
     async def _async_prove(
-        self, data: Mapping[str, Any], *, test_email: bool
+        self, data: Mapping[str, Any], *, test_email: bool, require_role: bool = True
     ) -> tuple[_Proof | None, dict[str, str]]:
         """Get a token, check its Mail.Send role, optionally send a test email."""
         source = data[CONF_SOURCE]
@@ -322,7 +326,7 @@ class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
             token = await connection.tokens.async_get_token()
             # Exchange RBAC for Applications grants Mail.Send outside the
             # token: then only a test email can prove the permission.
-            if MAIL_SEND_ROLE not in token.roles and not test_email:
+            if require_role and MAIL_SEND_ROLE not in token.roles and not test_email:
                 return None, _form_errors(error_key(MissingRoleError(MAIL_SEND_ROLE)))
             address: str | None = source
             if is_object_id(source):

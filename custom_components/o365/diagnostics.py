@@ -10,6 +10,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
+from .account import async_get_accounts
 from .const import CONF_CLIENT_SECRET
 
 if TYPE_CHECKING:
@@ -25,17 +26,25 @@ def _iso(timestamp: float | None) -> str | None:
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: O365ConfigEntry
 ) -> dict[str, Any]:
-    """Return what helps support, and no secret or token."""
-    account = entry.runtime_data
+    """Return what helps support, and no secret or token.
+
+    It works for an entry that failed to set up too (an expired secret, say):
+    its account and outbox exist from the first setup attempt.
+    """
+    entry_info = {
+        "data": async_redact_data(dict(entry.data), TO_REDACT),
+        "options": dict(entry.options),
+        "state": entry.state.value,
+    }
+    account = async_get_accounts(hass).get(entry.entry_id)
+    if account is None:
+        return {"entry": entry_info, "connected": False}
     connection = account.connection
     token = connection.tokens.token if connection else None
     stats = connection.client.stats if connection else None
     now = time.time()
     return {
-        "entry": {
-            "data": async_redact_data(dict(entry.data), TO_REDACT),
-            "options": dict(entry.options),
-        },
+        "entry": entry_info,
         "connected": connection is not None,
         "awaiting_reauthentication": account.auth_failed,
         "token": {

@@ -57,6 +57,11 @@ WAIT = 15.0
 
 
 @pytest.fixture(autouse=True)
+def instant_retries() -> None:
+    """End to end, the client waits for real (Retry-After, backoff)."""
+
+
+@pytest.fixture(autouse=True)
 def _loopback_sockets(socket_enabled: None) -> None:
     """Allow real sockets (the Home Assistant test plugin blocks them)."""
 

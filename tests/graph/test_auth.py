@@ -271,3 +271,47 @@ def test_decode_jwt_claims(token: str, claims: dict[str, str]) -> None:
         assert decoded[key] == value
     if not claims:
         assert decoded == {}
+
+
+async def test_still_valid_token_survives_a_failed_renewal(
+    session: aiohttp.ClientSession, graph_mock: GraphMock
+) -> None:
+    """Login is down at renewal time: the current token serves until it expires."""
+    graph_mock.openid()
+    graph_mock.token(expires_in=3599, repeat=False)
+    clock = Clock()
+    tokens = provider(session, clock)
+    first = await tokens.async_get_access_token()
+    clock.now += 3599 - 200  # past the renewal time, 200 s before expiry
+    graph_mock.token(exception=aiohttp.ClientConnectionError("login down"))
+    assert await tokens.async_get_access_token() == first
+    # No new attempt for 30 s, then renewal is tried again.
+    assert await tokens.async_get_access_token() == first
+    assert len(graph_mock.token_requests()) == 2
+    clock.now += 31
+    assert await tokens.async_get_access_token() == first
+    assert len(graph_mock.token_requests()) == 3
+    # Too close to expiry, or rejected by Graph: the failure is raised.
+    clock.now += 150
+    with pytest.raises(O365ConnectionError):
+        await tokens.async_get_access_token()
+    with pytest.raises(O365ConnectionError):
+        await tokens.async_get_access_token(rejected=first)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"), [(404, InvalidTenantError), (429, TokenEndpointError)]
+)
+async def test_openid_refusal_is_a_tenant_error_only_when_it_says_so(
+    session: aiohttp.ClientSession,
+    graph_mock: GraphMock,
+    status: int,
+    expected: type[Exception],
+) -> None:
+    graph_mock.mocked.get(
+        f"https://login.microsoftonline.com/{TENANT_ID}/v2.0/.well-known/openid-configuration",
+        status=status,
+        body="{}",
+    )
+    with pytest.raises(expected):
+        await provider(session).async_get_token()

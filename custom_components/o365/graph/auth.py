@@ -16,7 +16,7 @@ import asyncio
 import base64
 from collections.abc import Awaitable, Callable, Mapping
 import concurrent.futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import json
 import logging
 import ssl
@@ -33,6 +33,7 @@ from .exceptions import (
     AuthenticationError,
     InvalidTenantError,
     O365ConnectionError,
+    O365Error,
     TokenEndpointError,
     authentication_error_from_result,
 )
@@ -43,6 +44,8 @@ _LOGGER = logging.getLogger(__name__)
 REFRESH_MARGIN = 300.0
 #: Time allowed for one request to the login endpoints.
 LOGIN_TIMEOUT = 20.0
+#: When renewing failed but the token still works, try again after this long.
+RETRY_RENEWAL_AFTER = 30.0
 
 type RunBlocking = Callable[[Callable[[], Any]], Awaitable[Any]]
 
@@ -271,7 +274,21 @@ class TokenProvider:
             if (token := self._usable(rejected)) is not None:
                 return token
             loop = asyncio.get_running_loop()
-            self._token = await self._execute(lambda: self._acquire_blocking(loop))
+            try:
+                self._token = await self._execute(lambda: self._acquire_blocking(loop))
+            except O365Error as err:
+                # Renewing early failed for a passing reason: the current
+                # token is still good for a few minutes; try again soon.
+                old = self._token
+                now = self._clock()
+                if (
+                    not err.transient
+                    or old is None
+                    or old.value == rejected
+                    or now >= old.expires_at - RETRY_RENEWAL_AFTER
+                ):
+                    raise
+                self._token = replace(old, refresh_at=now + RETRY_RENEWAL_AFTER)
             return self._token
 
     def _usable(self, rejected: str | None) -> AccessToken | None:
@@ -337,8 +354,15 @@ class TokenProvider:
         except (O365ConnectionError, AuthenticationError):
             raise
         except ValueError as err:
-            # MSAL raises ValueError when the tenant's OpenID configuration is
-            # missing: the tenant does not exist in this cloud.
+            # MSAL raises ValueError when the tenant's OpenID configuration
+            # cannot be read. A 400 or 404 means no such tenant in this cloud;
+            # anything else (429, 5xx, a proxy's page) is worth a retry.
+            last = self._bridge.last_response
+            if last is not None and last.status_code not in (400, 404):
+                raise TokenEndpointError(
+                    "Could not read the tenant's sign-in configuration "
+                    f"(HTTP {last.status_code})"
+                ) from err
             raise InvalidTenantError(
                 f"Tenant {self._tenant!r} was not found", error="invalid_tenant"
             ) from err
