@@ -202,3 +202,30 @@ def test_snapshots_go_before_the_closing_body_tag() -> None:
     # Inline parts that are not images are left alone.
     pdf = Attachment.from_bytes("a.pdf", b"%PDF", "application/pdf", "doc")
     assert _with_inline_images(html, [pdf]) == html
+
+
+async def test_small_files_are_read_when_the_action_runs(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    init_integration: MockConfigEntry,
+    tmp_path: Path,
+) -> None:
+    """Like a snapshot: a file rewritten a moment later does not change the alert."""
+    from custom_components.o365.compose import READ_AT_CALL_UP_TO, async_compose
+    from custom_components.o365.request import AttachmentSpec, MailRequest
+
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    small = tmp_path / "door.jpg"
+    small.write_bytes(JPEG)
+    big = tmp_path / "clip.mp4"
+    big.write_bytes(b"v" * (READ_AT_CALL_UP_TO + 1))
+    request = MailRequest(
+        message="m",
+        attachments=(AttachmentSpec(path=str(small)), AttachmentSpec(path=str(big))),
+    )
+    composition = await async_compose(hass, init_integration.runtime_data, request)
+    small.write_bytes(b"a newer picture")
+    door, clip = composition.message.attachments
+    assert door.content == JPEG
+    assert clip.content == big  # streamed from the file when sent
+    await composition.async_cleanup(hass)

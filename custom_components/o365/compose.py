@@ -51,6 +51,10 @@ DEFAULT_TITLE = "Home Assistant"
 MAX_RECIPIENTS = 500
 #: URL downloads up to this size stay in memory; bigger ones go to disk.
 IN_MEMORY_DOWNLOAD = 3_000_000
+#: Local files up to this size are read when the action runs, like snapshots
+#: (a camera.snapshot rewriting the file a moment later changes nothing);
+#: bigger ones are streamed from the file when sent.
+READ_AT_CALL_UP_TO = 3_000_000
 DOWNLOAD_CHUNK = 256 * 1024
 MAX_REDIRECTS = 5
 FETCH_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=30)
@@ -235,8 +239,8 @@ async def _attachment(
     return await _from_path(hass, spec, spec.path)
 
 
-def _inspect_path(hass: HomeAssistant, raw: str) -> tuple[Path, int]:
-    """Check a local path against the allowlist and return it with its size."""
+def _open_path(hass: HomeAssistant, raw: str) -> tuple[Path, bytes | Path, int]:
+    """Check a local path against the allowlist; read it now if it is small."""
     path = Path(raw)
     if not path.is_absolute():
         path = Path(hass.config.path(raw))
@@ -244,14 +248,18 @@ def _inspect_path(hass: HomeAssistant, raw: str) -> tuple[Path, int]:
         raise _validation_error("path_not_allowed", path=raw)
     if not path.is_file():
         raise _validation_error("file_not_found", path=raw)
-    return path, path.stat().st_size
+    size = path.stat().st_size
+    if size > READ_AT_CALL_UP_TO:
+        return path, path, size
+    data = path.read_bytes()
+    return path, data, len(data)
 
 
 async def _from_path(hass: HomeAssistant, spec: AttachmentSpec, raw: str) -> Attachment:
-    path, size = await hass.async_add_executor_job(_inspect_path, hass, raw)
+    path, content, size = await hass.async_add_executor_job(_open_path, hass, raw)
     name = spec.name or path.name
     return Attachment(
-        name, spec.content_type or _guess_type(name), path, size, spec.content_id
+        name, spec.content_type or _guess_type(name), content, size, spec.content_id
     )
 
 

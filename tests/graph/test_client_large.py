@@ -18,6 +18,7 @@ from custom_components.o365.graph import (
     AttachmentTooLargeError,
     EmailAddress,
     GraphClient,
+    GraphError,
     GraphTransientError,
     MailReadWriteRequiredError,
     Message,
@@ -28,6 +29,7 @@ from custom_components.o365.graph import (
 from custom_components.o365.graph.client import (
     MAX_ATTACHMENT_SIZE,
     UPLOAD_CHUNK_SIZE,
+    check_message_limits,
     fits_in_one_request,
 )
 from tests.conftest import MAILBOX, GraphMock, users_url
@@ -83,12 +85,17 @@ class FakeOutlook:
             callback=self._create_session,
             repeat=True,
         )
-        graph_mock.mocked.put(UPLOAD_RE, callback=self._put, repeat=True)
+        # Through lambdas, so that a test can replace a handler.
+        graph_mock.mocked.put(
+            UPLOAD_RE,
+            callback=lambda url, **kw: self._put(url, **kw),  # noqa: PLW0108
+            repeat=True,
+        )
         graph_mock.mocked.get(UPLOAD_RE, callback=self._status, repeat=True)
         graph_mock.mocked.delete(UPLOAD_RE, callback=self._cancel, repeat=True)
         graph_mock.mocked.post(
             users_url(MAILBOX, "messages", DRAFT_ID, "send"),
-            callback=self._send,
+            callback=lambda url, **kw: self._send(url, **kw),  # noqa: PLW0108
             repeat=True,
         )
         graph_mock.mocked.delete(
@@ -445,3 +452,61 @@ async def test_chunks_are_read_in_pieces_as_they_are_sent(tmp_path: Path) -> Non
     await reader.close()
     assert max(len(piece) for piece in pieces) == UPLOAD_PIECE_SIZE
     assert b"".join(pieces) == data[100:600_100]
+
+
+async def test_send_retried_after_graph_already_sent_it(
+    session: aiohttp.ClientSession, tokens: FakeTokens, graph_mock: GraphMock
+) -> None:
+    """A 504 on send, then 404 on the retry: the draft went out, not an error."""
+    outlook = FakeOutlook(graph_mock)
+    calls = 0
+
+    def send(url: URL, **kwargs: Any) -> CallbackResult:
+        nonlocal calls
+        calls += 1
+        return CallbackResult(status=504 if calls == 1 else 404)
+
+    outlook._send = send  # type: ignore[method-assign]
+    receipt = await graph_client(session, tokens).send_mail(
+        MAILBOX, message(Attachment.from_bytes("big.bin", payload(4_000_000)))
+    )
+    assert receipt.method == "draft"
+    assert calls == 2
+    assert outlook.deleted == []
+
+
+async def test_a_first_404_on_send_is_an_error(
+    session: aiohttp.ClientSession, tokens: FakeTokens, graph_mock: GraphMock
+) -> None:
+    outlook = FakeOutlook(graph_mock)
+    outlook._send = lambda url, **kwargs: CallbackResult(status=404)  # type: ignore[method-assign]
+    with pytest.raises(GraphError):
+        await graph_client(session, tokens).send_mail(
+            MAILBOX, message(Attachment.from_bytes("big.bin", payload(4_000_000)))
+        )
+
+
+async def test_upload_that_makes_no_progress_gives_up(
+    session: aiohttp.ClientSession, tokens: FakeTokens, graph_mock: GraphMock
+) -> None:
+    outlook = FakeOutlook(graph_mock)
+
+    def stuck(url: URL, **kwargs: Any) -> CallbackResult:
+        outlook.puts.append({"headers": kwargs["headers"]})
+        return CallbackResult(status=200, payload={"nextExpectedRanges": ["0-"]})
+
+    outlook._put = stuck  # type: ignore[method-assign]
+    with pytest.raises(GraphTransientError, match="no progress"):
+        await graph_client(session, tokens).send_mail(
+            MAILBOX, message(Attachment.from_bytes("big.bin", payload(4_000_000)))
+        )
+    assert len(outlook.puts) == 4
+    assert outlook.deleted == [DRAFT_ID]
+
+
+def test_message_limit_counts_the_encoded_size() -> None:
+    """Exchange measures what it sends: 27 MB of files is 36 MB encoded."""
+    files = (Attachment("a.bin", "x", b"", 27 * 1024 * 1024),)
+    with pytest.raises(MessageTooLargeError, match="once encoded"):
+        check_message_limits(message(*files))
+    check_message_limits(message(Attachment("b.bin", "x", b"", 26 * 1024 * 1024)))

@@ -219,3 +219,20 @@ async def test_at_most_four_requests_in_flight(
     await asyncio.gather(*(graph.send_mail(MAILBOX, MESSAGE) for _ in range(20)))
     assert peak == 4
     assert graph.stats.requests == 20
+
+
+async def test_one_request_never_takes_longer_than_the_deadline(
+    session: aiohttp.ClientSession,
+    tokens: FakeTokens,
+    graph_mock: GraphMock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Slow answers and retries together stay within the deadline."""
+    monkeypatch.setattr("custom_components.o365.graph.client.REQUEST_DEADLINE", 0.2)
+
+    async def hang(url: URL, **kwargs: Any) -> Any:
+        await asyncio.sleep(10)
+
+    graph_mock.mocked.post(users_url(MAILBOX, "sendMail"), callback=hang, repeat=True)
+    with pytest.raises(O365ConnectionError, match="gave up after"):
+        await client(session, tokens, Sleeps()).send_mail(MAILBOX, MESSAGE)

@@ -63,6 +63,8 @@ MAX_UPLOAD_RESUMES = 3
 UPLOAD_PIECE_SIZE = 256 * 1024
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=45)
+#: The longest one Graph request may take, its retries and waits included.
+REQUEST_DEADLINE = 60.0
 _JSON_OVERHEAD = 512
 
 
@@ -168,10 +170,13 @@ def check_message_limits(
                 name=attachment.name,
                 limit=MAX_ATTACHMENT_SIZE,
             )
-    if message.attachments_size > max_message_size:
+    # Exchange measures the message as sent: attachments base64-encoded.
+    encoded = base64_size(message.attachments_size)
+    if encoded > max_message_size:
         raise MessageTooLargeError(
-            f"The attachments total {message.attachments_size} bytes, over the "
-            f"{max_message_size} bytes message size limit",
+            f"The attachments total {message.attachments_size} bytes, "
+            f"{encoded} once encoded for email, over the {max_message_size} "
+            "bytes message size limit",
             name=None,
             limit=max_message_size,
         )
@@ -402,6 +407,9 @@ class GraphClient:
                 self._user_url(mailbox, "messages", draft_id, "send"),
                 "sendDraft",
                 ok=(200, 202),
+                # Graph may have sent it before a 504 or a reset: the retry
+                # then finds no draft.
+                ok_after_retry=(404,),
             )
         except BaseException:
             await asyncio.shield(self._delete_draft(mailbox, draft_id))
@@ -480,7 +488,16 @@ class GraphClient:
                 if reply.status in (200, 201, 202):
                     if reply.status == 201 or offset + length >= total:
                         return
-                    offset = _next_expected_offset(reply.json()) or offset + length
+                    expected = _next_expected_offset(reply.json())
+                    next_offset = offset + length if expected is None else expected
+                    if next_offset <= offset:
+                        # The session did not move on: count it as a resume.
+                        resumes += 1
+                        if resumes > MAX_UPLOAD_RESUMES:
+                            raise GraphTransientError(
+                                reply.status, None, "The upload makes no progress"
+                            )
+                    offset = next_offset
                     continue
                 error = reply.error()
                 self._record("uploadChunk", error)
@@ -566,9 +583,34 @@ class GraphClient:
         *,
         body: bytes | None = None,
         ok: tuple[int, ...] = (200,),
+        ok_after_retry: tuple[int, ...] = (),
         retry: RetryPolicy | None = None,
     ) -> _Reply:
-        """Send an authorised Graph request, retrying what may succeed later."""
+        """Send an authorised Graph request, retrying what may succeed later.
+
+        ``ok_after_retry`` are answers that mean success once an earlier try
+        may have gone through (a 404 for a draft that was already sent).
+        """
+        try:
+            async with asyncio.timeout(REQUEST_DEADLINE):
+                return await self._request_with_retries(
+                    method, url, operation, body, ok, ok_after_retry, retry
+                )
+        except TimeoutError as err:
+            raise O365ConnectionError(
+                f"{operation} gave up after {REQUEST_DEADLINE:.0f} s"
+            ) from err
+
+    async def _request_with_retries(
+        self,
+        method: str,
+        url: URL,
+        operation: str,
+        body: bytes | None,
+        ok: tuple[int, ...],
+        ok_after_retry: tuple[int, ...],
+        retry: RetryPolicy | None,
+    ) -> _Reply:
         policy = retry or self._retry
         attempt = 0
         waited = 0.0
@@ -590,7 +632,9 @@ class GraphClient:
                 retry_after = err.retry_after
                 self._record(operation, err)
             else:
-                if reply.status in ok:
+                if reply.status in ok or (
+                    attempt > 1 and reply.status in ok_after_retry
+                ):
                     return reply
                 if reply.status == 401 and not refreshed:
                     # The token was revoked or expired early: renew it once.
