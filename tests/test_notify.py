@@ -354,6 +354,20 @@ async def test_redirect_outside_allowlist_is_refused(
     assert graph_mock.sent() == []
 
 
+async def test_url_errors_do_not_show_credentials(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    init_integration: MockConfigEntry,
+    files: Path,
+) -> None:
+    url = "https://user:hunter2@files.example.com/private/x.jpg?token=abc"
+    with pytest.raises(ServiceValidationError) as info:
+        await notify(hass, message="x", data={"attachments": [url]})
+    assert "hunter2" not in str(info.value)
+    assert "token=abc" not in str(info.value)
+    assert "https://files.example.com/private/x.jpg" in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("response", "details"),
     [({"status": 404}, "HTTP 404"), ({"exception": TimeoutError()}, "TimeoutError")],

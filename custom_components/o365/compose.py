@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 import shutil
 import tempfile
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import aiohttp
 from homeassistant.components import camera, media_source
@@ -276,7 +276,7 @@ async def _from_url(
     try:
         for _ in range(MAX_REDIRECTS + 1):
             if check_allowlist and not hass.config.is_allowed_external_url(url):
-                raise _validation_error("url_not_allowed", url=url)
+                raise _validation_error("url_not_allowed", url=_shown(url))
             async with session.get(
                 url, timeout=FETCH_TIMEOUT, allow_redirects=False
             ) as resp:
@@ -290,7 +290,7 @@ async def _from_url(
                         translation_domain=DOMAIN,
                         translation_key="url_failed",
                         translation_placeholders={
-                            "url": url,
+                            "url": _shown(url),
                             "details": f"HTTP {resp.status}",
                         },
                     )
@@ -298,14 +298,29 @@ async def _from_url(
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="url_failed",
-            translation_placeholders={"url": url, "details": "too many redirects"},
+            translation_placeholders={
+                "url": _shown(url),
+                "details": "too many redirects",
+            },
         )
     except (aiohttp.ClientError, TimeoutError) as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="url_failed",
-            translation_placeholders={"url": url, "details": type(err).__name__},
+            translation_placeholders={
+                "url": _shown(url),
+                "details": type(err).__name__,
+            },
         ) from err
+
+
+def _shown(url: str) -> str:
+    """Return a URL fit for an error message: no credentials, no query."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 async def _download(

@@ -380,7 +380,7 @@ class GraphClient:
             raise MailReadWriteRequiredError(
                 err.status,
                 err.code,
-                "Creating a draft was refused: attachments over 3 MB need the "
+                "Creating a draft was refused: messages over 4 MB need the "
                 "Mail.ReadWrite application permission with admin consent",
                 request_id=err.request_id,
             ) from err
