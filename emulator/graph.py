@@ -246,7 +246,8 @@ class GraphApi:
                 "@odata.context": f"{base}/v1.0/$metadata#microsoft.graph.uploadSession",
                 "uploadUrl": f"{base}/upload/{session.id}?authtoken={session.authtoken}",
                 "expirationDateTime": iso(session.expires_at),
-                "nextExpectedRanges": session.next_expected_ranges,
+                # As Microsoft documents it; later answers give the offset.
+                "nextExpectedRanges": ["0-"],
             },
             status=201,
         )

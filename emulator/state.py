@@ -151,8 +151,12 @@ class UploadSession:
 
     @property
     def next_expected_ranges(self) -> list[str]:
-        """Return Graph's ``nextExpectedRanges`` (``["N-"]``)."""
-        return [f"{self.received}-"]
+        """Return ``nextExpectedRanges`` as Outlook attachment sessions do.
+
+        For Outlook attachments Graph sends a single start offset (``["N"]``),
+        not OneDrive's ``["N-"]`` ranges.
+        """
+        return [str(self.received)]
 
 
 @dataclass

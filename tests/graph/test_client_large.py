@@ -147,8 +147,9 @@ class FakeOutlook:
         if end + 1 == total:
             session["done"] = True
             return CallbackResult(status=201)
+        # Outlook sends the next offset alone (OneDrive would say "N-").
         return CallbackResult(
-            status=200, payload={"nextExpectedRanges": [f"{end + 1}-"]}
+            status=200, payload={"nextExpectedRanges": [f"{end + 1}"]}
         )
 
     def _status(self, url: URL, **kwargs: Any) -> CallbackResult:
