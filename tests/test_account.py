@@ -51,6 +51,17 @@ def outbox_of(hass: HomeAssistant, entry: MockConfigEntry) -> list[str]:
     return [item.subject for item in account.outbox.items]
 
 
+async def setup_offline(
+    hass: HomeAssistant, graph_mock: GraphMock, entry: MockConfigEntry
+) -> None:
+    """Set the account up while Microsoft is unreachable: nothing is delivered."""
+    graph_mock.openid()
+    graph_mock.token(exception=aiohttp.ClientConnectionError("offline"))
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
 async def until(condition: Callable[[], bool], limit: float = 5) -> None:
     async with asyncio.timeout(limit):
         while not condition():
@@ -121,12 +132,8 @@ async def test_full_outbox_gives_way_to_new_alerts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(account_module, "OUTBOX_MAX_MESSAGES", 3)
-    graph_mock.openid()
-    graph_mock.token(exception=aiohttp.ClientConnectionError("offline"))
     dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
-    config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_offline(hass, graph_mock, config_entry)
     for number in range(4):
         await alert(hass, f"alert {number}")
     assert outbox_of(hass, config_entry) == ["alert 1", "alert 2", "alert 3"]
@@ -310,12 +317,8 @@ async def test_concurrent_alerts_on_a_full_outbox(
         original_delete(self, item)  # type: ignore[arg-type]
 
     monkeypatch.setattr(account_module.Outbox, "delete", slow_delete)
-    graph_mock.openid()
-    graph_mock.token(exception=aiohttp.ClientConnectionError("offline"))
     dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
-    config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_offline(hass, graph_mock, config_entry)
     for number in range(3):
         await alert(hass, f"old {number}")
     await asyncio.gather(*(alert(hass, f"new {number}") for number in range(6)))
@@ -371,12 +374,8 @@ async def test_worker_survives_an_unexpected_error(
 async def test_message_whose_files_vanished_is_dropped(
     hass: HomeAssistant, graph_mock: GraphMock, config_entry: MockConfigEntry
 ) -> None:
-    graph_mock.openid()
-    graph_mock.token(exception=aiohttp.ClientConnectionError("offline"))
     dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
-    config_entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
+    await setup_offline(hass, graph_mock, config_entry)
     hass.config.allowlist_external_dirs = {hass.config.config_dir}
     clip = Path(hass.config.config_dir) / "clip.bin"
     clip.write_bytes(b"x" * 10)

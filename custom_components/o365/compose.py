@@ -83,9 +83,14 @@ class Composition:
 
     async def async_cleanup(self, hass: HomeAssistant) -> None:
         """Remove temporary files (spooled downloads)."""
-        if self.workdir is not None:
-            workdir, self.workdir = self.workdir, None
-            await hass.async_add_executor_job(shutil.rmtree, workdir, True)
+        workdir, self.workdir = self.workdir, None
+        await _async_remove(hass, workdir)
+
+
+async def _async_remove(hass: HomeAssistant, folder: Path | None) -> None:
+    """Delete a temporary folder, if there is one."""
+    if folder is not None:
+        await hass.async_add_executor_job(shutil.rmtree, folder, True)
 
 
 @dataclass
@@ -132,7 +137,7 @@ async def async_compose(
                 for spec in request.attachments
             ]
     except ExceptionGroup as group_error:
-        await Composition(Message("", ""), False, spool.path).async_cleanup(hass)
+        await _async_remove(hass, spool.path)
         raise group_error.exceptions[0] from None
     snapshots = [task.result() for task in snapshot_tasks]
     files = [task.result() for task in file_tasks]

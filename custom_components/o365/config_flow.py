@@ -372,6 +372,19 @@ def _test_message(address: str) -> Message:
     )
 
 
+def _whole_number(maximum: int, unit: str) -> NumberSelector:
+    """Return a box for a whole number from 1 to ``maximum``."""
+    return NumberSelector(
+        NumberSelectorConfig(
+            min=1,
+            max=maximum,
+            step=1,
+            mode=NumberSelectorMode.BOX,
+            unit_of_measurement=unit,
+        )
+    )
+
+
 class O365OptionsFlow(OptionsFlow):
     """Default recipients and how sends behave."""
 
@@ -417,26 +430,10 @@ class O365OptionsFlow(OptionsFlow):
                 ): BooleanSelector(),
                 vol.Optional(
                     CONF_OUTBOX_MAX_AGE_HOURS, default=DEFAULT_OUTBOX_MAX_AGE_HOURS
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        min=1,
-                        max=MAX_OUTBOX_MAX_AGE_HOURS,
-                        step=1,
-                        mode=NumberSelectorMode.BOX,
-                        unit_of_measurement="h",
-                    )
-                ),
+                ): _whole_number(MAX_OUTBOX_MAX_AGE_HOURS, "h"),
                 vol.Optional(
                     CONF_MAX_MESSAGE_SIZE_MB, default=DEFAULT_MAX_MESSAGE_SIZE_MB
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        min=1,
-                        max=MAX_MESSAGE_SIZE_MB,
-                        step=1,
-                        mode=NumberSelectorMode.BOX,
-                        unit_of_measurement="MB",
-                    )
-                ),
+                ): _whole_number(MAX_MESSAGE_SIZE_MB, "MB"),
             }
         )
         return self.async_show_form(

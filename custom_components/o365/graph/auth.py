@@ -126,7 +126,6 @@ class _SyncHttpBridge:
         self._loop = loop
         self._ssl = ssl_context
         self._timeout = timeout
-        self.requests = 0
         #: The last answer MSAL received (MSAL drops its headers on errors).
         self.last_response: _Response | None = None
 
@@ -166,7 +165,6 @@ class _SyncHttpBridge:
             running = None
         if running is self._loop:
             raise RuntimeError("MSAL must run in an executor, not on the event loop")
-        self.requests += 1
         future = asyncio.run_coroutine_threadsafe(
             self._request(method, url, params, data, headers), self._loop
         )
