@@ -92,7 +92,13 @@ async def log_in(page: Page, url: str, artifacts: Path) -> None:
 
 async def add_integration(page: Page, artifacts: Path) -> None:
     """Settings > Devices & services > Add integration > o365 > credentials."""
-    await page.get_by_role("option", name=re.compile(r"^Settings")).first.click()
+    # Right after login the sidebar may not react yet: click until it does.
+    settings = page.get_by_role("option", name=re.compile(r"^Settings")).first
+    for _ in range(10):
+        await settings.click()
+        with contextlib.suppress(PlaywrightError):
+            await page.wait_for_url(re.compile(r"/config(/|$)"), timeout=3_000)
+            break
     await page.get_by_text("Devices & services", exact=True).click()
     await expect(page).to_have_url(re.compile(r"/config/integrations"))
     await page.get_by_role("button", name="Add integration").click()
