@@ -14,6 +14,10 @@ from aiohttp import web
 #: Request keys set by the middleware (see ``server.py``).
 REQUEST_ID = "o365_emulator_request_id"
 CLAIMS = "o365_emulator_claims"
+#: Who a request is for (a `faults.Target`), set by the middleware.
+TARGET = "o365_emulator_target"
+#: The parsed form of a token or device code request.
+FORM = "o365_emulator_form"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -23,6 +27,7 @@ class Operation(StrEnum):
 
     OPENID = "openid"
     TOKEN = "token"  # noqa: S105 - an operation name
+    DEVICE_CODE = "deviceCode"
     SEND_MAIL = "sendMail"
     CREATE_DRAFT = "createDraft"
     ADD_ATTACHMENT = "addAttachment"
@@ -30,13 +35,16 @@ class Operation(StrEnum):
     SEND_DRAFT = "sendDraft"
     DELETE_DRAFT = "deleteDraft"
     GET_USER = "getUser"
+    GET_APPLICATION = "getApplication"
     UNSUPPORTED = "unsupported"
     UPLOAD_CHUNK = "uploadChunk"
     UPLOAD_STATUS = "uploadStatus"
     CANCEL_UPLOAD = "cancelUpload"
 
 
-IDENTITY_OPERATIONS = frozenset({Operation.OPENID, Operation.TOKEN})
+IDENTITY_OPERATIONS = frozenset(
+    {Operation.OPENID, Operation.TOKEN, Operation.DEVICE_CODE}
+)
 UPLOAD_OPERATIONS = frozenset(
     {Operation.UPLOAD_CHUNK, Operation.UPLOAD_STATUS, Operation.CANCEL_UPLOAD}
 )
@@ -145,13 +153,19 @@ class GraphError(ApiError):
 
 
 class OAuthError(ApiError):
-    """A Microsoft Entra token endpoint error with its ``AADSTS`` number."""
+    """A Microsoft Entra token endpoint error with its ``AADSTS`` number.
+
+    The body follows ``docs/identity-platform/reference-error-codes.md``
+    (``error``, ``error_description``, ``error_codes``, ``timestamp``,
+    ``trace_id``, ``correlation_id``, ``error_uri``). ``aadsts`` None is for
+    errors Entra documents no number for (RFC 8628 ``slow_down``).
+    """
 
     def __init__(
         self,
         status: int,
         error: str,
-        aadsts: int,
+        aadsts: int | None,
         description: str,
         *,
         headers: Mapping[str, str] | None = None,
@@ -165,16 +179,18 @@ class OAuthError(ApiError):
         trace_id = str(request[REQUEST_ID])
         correlation_id = request.headers.get("client-request-id") or str(uuid.uuid4())
         timestamp = utc_now().strftime("%Y-%m-%d %H:%M:%SZ")
-        body = {
+        prefix = f"AADSTS{self.aadsts}: " if self.aadsts is not None else ""
+        body: dict[str, Any] = {
             "error": self.code,
             "error_description": (
-                f"AADSTS{self.aadsts}: {self.message}\r\nTrace ID: {trace_id}\r\n"
+                f"{prefix}{self.message}\r\nTrace ID: {trace_id}\r\n"
                 f"Correlation ID: {correlation_id}\r\nTimestamp: {timestamp}"
             ),
-            "error_codes": [self.aadsts],
+            "error_codes": [self.aadsts] if self.aadsts is not None else [],
             "timestamp": timestamp,
             "trace_id": trace_id,
             "correlation_id": correlation_id,
-            "error_uri": f"{base_url(request)}/error?code={self.aadsts}",
         }
+        if self.aadsts is not None:
+            body["error_uri"] = f"{base_url(request)}/error?code={self.aadsts}"
         return web.json_response(body, status=self.status, headers=self.headers)

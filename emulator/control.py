@@ -1,20 +1,34 @@
-"""The emulator's own endpoints: faults, received mail, statistics, the inbox page.
+"""The emulator's own endpoints: faults, mail, sign-ins, settings, the inbox page.
 
-``GET|POST|DELETE /_emulator/faults``, ``GET|DELETE /_emulator/messages``,
-``GET /_emulator/messages/{id}/attachments/{index}`` (``?download=1`` for a
-download), ``GET /_emulator/stats``, ``POST /_emulator/reset``, ``GET /inbox``.
+* ``GET|POST|DELETE /_emulator/faults`` (a fault object or a list; any fault
+  may carry ``client_id`` and ``mailbox``);
+* ``GET|DELETE /_emulator/messages``,
+  ``GET /_emulator/messages/{id}/attachments/{index}`` (``?download=1``);
+* ``GET /_emulator/stats``, ``POST /_emulator/reset``;
+* ``GET|PATCH /_emulator/settings`` (``{"min_upload_size": 3145728, ...}``);
+* ``GET /_emulator/devicelogin`` (the device code flows) and
+  ``POST /_emulator/devicelogin`` (``{"user_code", "user", "accept": true}``:
+  what the device login page does);
+* ``POST /_emulator/refresh_tokens/revoke`` (``{"user", "reason":
+  "password_changed" | "consent_revoked"}``) and
+  ``POST /_emulator/refresh_tokens/expire`` (``{"user"}``);
+* ``GET /inbox`` (and ``/``): the inbox page.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 import json
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
 from .common import Endpoint
+from .devicelogin import DeviceLoginError, complete_device_login
 from .faults import Fault
+from .signin import RevokeReason
 from .state import EmulatorState
 
 INBOX_PAGE = Path(__file__).with_name("static") / "inbox.html"
@@ -41,6 +55,12 @@ class ControlApi:
             ("GET", "/_emulator/messages/{id}/attachments/{index}", self.attachment),
             ("GET", "/_emulator/stats", self.stats),
             ("POST", "/_emulator/reset", self.reset),
+            ("GET", "/_emulator/settings", self.get_settings),
+            ("PATCH", "/_emulator/settings", self.update_settings),
+            ("GET", "/_emulator/devicelogin", self.list_device_flows),
+            ("POST", "/_emulator/devicelogin", self.device_login),
+            ("POST", "/_emulator/refresh_tokens/revoke", self.revoke_refresh_tokens),
+            ("POST", "/_emulator/refresh_tokens/expire", self.expire_refresh_tokens),
         ]
         return [
             Endpoint(method, path, handler, None) for method, path, handler in routes
@@ -124,6 +144,94 @@ class ControlApi:
         return web.json_response(self._state.stats.to_json())
 
     async def reset(self, request: web.Request) -> web.Response:
-        """Forget messages, drafts, uploads, faults and statistics."""
+        """Forget messages, drafts, uploads, faults, sign-ins and statistics."""
         self._state.reset()
         return web.Response(status=204)
+
+    async def get_settings(self, request: web.Request) -> web.Response:
+        """Answer the current settings."""
+        return web.json_response(asdict(self._state.settings))
+
+    async def update_settings(self, request: web.Request) -> web.Response:
+        """Change settings (a JSON object of names and values)."""
+        data = await _json_object(request)
+        try:
+            self._state.settings.update(**data)
+        except (TypeError, ValueError) as err:
+            raise _bad_request(str(err)) from err
+        return web.json_response(asdict(self._state.settings))
+
+    async def list_device_flows(self, request: web.Request) -> web.Response:
+        """List the device code flows (newest last)."""
+        return web.json_response(
+            [flow.to_json() for flow in self._state.signins.flows.values()]
+        )
+
+    async def device_login(self, request: web.Request) -> web.Response:
+        """Do what a person does on the device login page."""
+        data = await _json_object(request)
+        try:
+            result = complete_device_login(
+                self._state,
+                str(data["user_code"]),
+                str(data["user"]),
+                accept=bool(data.get("accept", True)),
+            )
+        except KeyError as err:
+            raise _bad_request(f"unknown or missing {err}", status=404) from err
+        except DeviceLoginError as err:
+            raise _bad_request(str(err), status=409) from err
+        error = result.error
+        return web.json_response(
+            {
+                **result.flow.to_json(),
+                "error": None
+                if error is None
+                else {"error": error.code, "error_codes": [error.aadsts]},
+            }
+        )
+
+    async def revoke_refresh_tokens(self, request: web.Request) -> web.Response:
+        """Revoke a user's refresh tokens (password change or consent revoked)."""
+        data = await _json_object(request)
+        try:
+            user = self._state.directory.user(str(data["user"]))
+            reason = RevokeReason(data.get("reason", RevokeReason.PASSWORD_CHANGED))
+        except KeyError as err:
+            raise _bad_request(f"unknown or missing {err}", status=404) from err
+        except ValueError as err:
+            raise _bad_request(str(err)) from err
+        return web.json_response({"revoked": self._state.signins.revoke(user, reason)})
+
+    async def expire_refresh_tokens(self, request: web.Request) -> web.Response:
+        """Make a user's refresh tokens expired (AADSTS70008)."""
+        data = await _json_object(request)
+        try:
+            user = self._state.directory.user(str(data["user"]))
+        except KeyError as err:
+            raise _bad_request(f"unknown or missing {err}", status=404) from err
+        return web.json_response({"expired": self._state.signins.expire(user)})
+
+
+_ERRORS: dict[int, type[web.HTTPException]] = {
+    400: web.HTTPBadRequest,
+    404: web.HTTPNotFound,
+    409: web.HTTPConflict,
+}
+
+
+def _bad_request(message: str, *, status: int = 400) -> web.HTTPException:
+    """Return a JSON ``{"error": message}`` answer to raise."""
+    return _ERRORS[status](
+        text=json.dumps({"error": message}), content_type="application/json"
+    )
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.read())
+    except ValueError as err:
+        raise _bad_request(f"invalid JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise _bad_request("send a JSON object")
+    return data

@@ -2,9 +2,18 @@
 
 A fault has a ``kind``, a ``count`` (how many matching requests it hits; -1 keeps
 it until cleared) and a ``match`` (an operation name, ``graph`` for any call under
-``/v1.0``, or ``any``). On the command line it is written ``KIND[:key=value,...]``,
-for example ``429:count=3,retry_after=2,match=sendMail`` or
+``/v1.0``, or ``any``). Any fault may also name a ``client_id`` (the app whose
+requests it hits: the token's ``appid``, the token request's ``client_id``, or the
+app that opened an upload session) and a ``mailbox`` (address, UPN or id of the
+mailbox a Graph call or upload is for; token requests have none). On the command
+line it is written ``KIND[:key=value,...]``, for example
+``429:count=3,retry_after=2,match=sendMail``,
+``503:count=-1,match=sendMail,mailbox=alerts@contoso.com`` or
 ``504:after_accept`` (a bare key means ``true``).
+
+``chunk_ranges`` makes the next chunk error answers carry ``nextExpectedRanges``
+(Outlook does not document it); ``size_exceeded`` answers 400
+``ErrorMessageSizeExceeded`` (as Exchange has been seen to do during uploads).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from typing import Any
 import uuid
 
 from .common import GRAPH_OPERATIONS, Operation
+from .directory import Mailbox
 
 MATCH_GRAPH = "graph"
 MATCH_ANY = "any"
@@ -36,6 +46,8 @@ class FaultKind(StrEnum):
     WRONG_SECRET = "wrong_secret"  # noqa: S105 - a fault kind
     MISSING_ROLE = "missing_role"
     TOKEN_DOWN = "token_down"  # noqa: S105 - a fault kind
+    CHUNK_RANGES = "chunk_ranges"
+    SIZE_EXCEEDED = "size_exceeded"
 
 
 #: Kinds answered in place of the real response (by the server middleware).
@@ -46,6 +58,7 @@ RESPONSE_KINDS = frozenset(
         FaultKind.GATEWAY_TIMEOUT,
         FaultKind.DROP,
         FaultKind.TOKEN_DOWN,
+        FaultKind.SIZE_EXCEEDED,
     }
 )
 #: Kinds that only make sense at the token endpoint.
@@ -57,6 +70,17 @@ TOKEN_KINDS = frozenset(
         FaultKind.TOKEN_DOWN,
     }
 )
+#: Operations a kind may match (the first is its default); others match any.
+_ALLOWED_MATCHES: Mapping[FaultKind, tuple[str, ...]] = {
+    **dict.fromkeys(TOKEN_KINDS, (Operation.TOKEN.value,)),
+    FaultKind.CHUNK_RANGES: (Operation.UPLOAD_CHUNK.value,),
+    FaultKind.SIZE_EXCEEDED: (
+        Operation.UPLOAD_CHUNK.value,
+        Operation.CREATE_UPLOAD_SESSION.value,
+        Operation.SEND_DRAFT.value,
+    ),
+}
+_COMMON_OPTIONS = frozenset({"kind", "count", "match", "client_id", "mailbox"})
 _RETRY_OPTIONS = frozenset({"retry_after", "retry_after_date"})
 #: Options each kind accepts besides ``kind``, ``count`` and ``match``.
 _OPTIONS: Mapping[FaultKind, frozenset[str]] = {
@@ -74,9 +98,21 @@ _TYPES: Mapping[str, type] = {
     "retry_after_date": bool,
     "delay_ms": int,
     "after_accept": bool,
+    "client_id": str,
+    "mailbox": str,
 }
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Whom a request is for: the app and the mailbox (either may be unknown)."""
+
+    client_id: str | None = None
+    mailbox: Mailbox | None = None
+    #: The mailbox as named in the path when it is not in the directory.
+    mailbox_name: str | None = None
 
 
 @dataclass
@@ -93,22 +129,28 @@ class Fault:
     delay_ms: int = 1000
     #: 504/drop: process the request (the mail is accepted) before failing.
     after_accept: bool = False
+    #: Only requests of this app (client id); "" for any app.
+    client_id: str = ""
+    #: Only requests for this mailbox (address, UPN or id); "" for any.
+    mailbox: str = ""
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     hits: int = 0
 
     def __post_init__(self) -> None:
         """Fill the default match and check the options."""
         self.kind = FaultKind(self.kind)
-        token_only = self.kind in TOKEN_KINDS
-        self.match = self.match or (
-            Operation.TOKEN.value if token_only else MATCH_GRAPH
-        )
+        allowed = _ALLOWED_MATCHES.get(self.kind)
+        self.match = self.match or (allowed[0] if allowed else MATCH_GRAPH)
         if self.match not in MATCHES:
             raise ValueError(
                 f"unknown match {self.match!r}; use one of {', '.join(sorted(MATCHES))}"
             )
-        if token_only and self.match != Operation.TOKEN:
-            raise ValueError(f"fault {self.kind} applies to the token endpoint only")
+        if allowed and self.match not in allowed:
+            if allowed == (Operation.TOKEN.value,):
+                raise ValueError(
+                    f"fault {self.kind} applies to the token endpoint only"
+                )
+            raise ValueError(f"fault {self.kind} can match {', '.join(allowed)} only")
         if self.count == 0 or self.count < -1:
             raise ValueError("count must be a positive number, or -1 (until cleared)")
         if self.delay_ms < 0 or (self.retry_after or 0) < 0:
@@ -128,7 +170,7 @@ class Fault:
             raise ValueError(
                 f"unknown fault kind {data['kind']!r}; use one of {kinds}"
             ) from None
-        allowed = {"kind", "count", "match"} | _OPTIONS.get(kind, frozenset())
+        allowed = _COMMON_OPTIONS | _OPTIONS.get(kind, frozenset())
         options: dict[str, Any] = {}
         for key, value in data.items():
             if key not in allowed:
@@ -147,13 +189,28 @@ class Fault:
             data[key.strip()] = value.strip() if sep else "true"
         return cls.from_mapping(data)
 
-    def matches(self, operation: Operation) -> bool:
-        """Return True if this fault applies to the operation."""
+    def matches(self, operation: Operation, target: Target | None = None) -> bool:
+        """Return True if this fault applies to the operation for ``target``."""
+        if not self._matches_target(target or Target()):
+            return False
         if self.match == MATCH_ANY:
             return True
         if self.match == MATCH_GRAPH:
             return operation in GRAPH_OPERATIONS
         return self.match == operation
+
+    def _matches_target(self, target: Target) -> bool:
+        if self.client_id and (
+            target.client_id is None
+            or target.client_id.casefold() != self.client_id.casefold()
+        ):
+            return False
+        if not self.mailbox:
+            return True
+        if target.mailbox is not None:
+            return target.mailbox.matches(self.mailbox)
+        name = target.mailbox_name
+        return name is not None and name.casefold() == self.mailbox.casefold()
 
     def retry_after_header(self, now: datetime) -> dict[str, str]:
         """Return the ``Retry-After`` header for this fault, if it has one."""
@@ -213,22 +270,28 @@ class FaultBook:
         """Switch every fault off."""
         self._faults.clear()
 
-    def take(self, operation: Operation, kinds: Collection[FaultKind]) -> Fault | None:
+    def take(
+        self,
+        operation: Operation,
+        kinds: Collection[FaultKind],
+        target: Target | None = None,
+    ) -> Fault | None:
         """Return and use up one hit of the first matching fault of these kinds."""
-        found = self.take_all(operation, kinds, first_only=True)
+        found = self.take_all(operation, kinds, target, first_only=True)
         return found[0] if found else None
 
     def take_all(
         self,
         operation: Operation,
         kinds: Collection[FaultKind],
+        target: Target | None = None,
         *,
         first_only: bool = False,
     ) -> list[Fault]:
         """Return and use up one hit of every matching fault of these kinds."""
         taken: list[Fault] = []
         for fault in list(self._faults):
-            if fault.kind not in kinds or not fault.matches(operation):
+            if fault.kind not in kinds or not fault.matches(operation, target):
                 continue
             fault.hits += 1
             if fault.count > 0:

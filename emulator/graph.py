@@ -1,13 +1,23 @@
-"""Microsoft Graph mail endpoints under ``/v1.0``.
+"""Microsoft Graph endpoints under ``/v1.0``: mail, users and applications.
 
 The bearer token is checked by the server middleware before these handlers run.
+Mail routes exist under ``/users/{id or UPN}`` (app-only tokens: ``roles``) and
+under ``/me`` (delegated tokens: ``scp``), with the permissions Graph's API
+pages name (``api-reference/v1.0/api/user-sendmail.md``: Mail.Send;
+``user-post-messages.md``, ``attachment-createuploadsession.md``,
+``message-delete.md``: Mail.ReadWrite; ``message-send.md``: Mail.Send;
+``user-get.md``: User.Read). ``/me`` with an app-only token is a 400; a
+delegated token may use ``/users/{its own id or UPN}`` like ``/me`` and gets 403
+``ErrorAccessDenied`` for anyone else. ``GET /applications(appId='...')`` and
+``/applications/{id}`` answer the app registration's credentials
+(``api-reference/v1.0/api/application-get.md``: Application.Read.All).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from datetime import timedelta
+from datetime import datetime, timedelta
 import json
 import math
 import re
@@ -26,7 +36,7 @@ from .common import (
     read_limited,
     utc_now,
 )
-from .directory import Mailbox
+from .directory import App, Mailbox
 from .schemas import BodySchemaError
 from .state import (
     Draft,
@@ -38,7 +48,6 @@ from .state import (
 #: Graph's request limit. It also caps inline attachments below 3 MiB: their
 #: base64 alone would take the whole 4 MiB.
 MAX_REQUEST_SIZE = 4 * 1024 * 1024
-MIN_UPLOAD_SIZE = 2 * 1024 * 1024
 MAX_UPLOAD_SIZE = 150 * 1024 * 1024
 UPLOAD_SESSION_LIFETIME = timedelta(hours=1)
 MAIL_SEND = "Mail.Send"
@@ -52,7 +61,55 @@ DIRECTORY_READ_ROLES = frozenset(
         "Directory.ReadWrite.All",
     }
 )
-USER_FIELDS = ("id", "displayName", "mail", "userPrincipalName")
+#: Delegated permissions that let a user read their own profile.
+OWN_PROFILE_SCOPES = frozenset({"user.read", "user.readwrite"}) | {
+    role.casefold() for role in DIRECTORY_READ_ROLES
+}
+#: api-reference/v1.0/includes/permissions/application-get-permissions.md
+APPLICATION_READ_ROLES = frozenset(
+    {"Application.Read.All", "Application.ReadWrite.All"}
+)
+APPLICATION_READ_SCOPES = frozenset(
+    {"application.read.all", "application.readwrite.all", "directory.read.all"}
+)
+#: Default properties of ``GET /users/{id}`` and ``/me`` (user-get.md).
+USER_FIELDS = (
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
+)
+#: Other user properties a ``$select`` may name (answered as the emulator knows
+#: them); names outside both lists are refused, as Graph refuses unknown ones.
+USER_EXTRA_FIELDS = (
+    "accountEnabled",
+    "mailNickname",
+    "otherMails",
+    "proxyAddresses",
+    "userType",
+)
+#: Application properties the emulator knows (others are refused in $select).
+APPLICATION_FIELDS = (
+    "id",
+    "appId",
+    "displayName",
+    "description",
+    "signInAudience",
+    "isFallbackPublicClient",
+    "publisherDomain",
+    "identifierUris",
+    "tags",
+    "passwordCredentials",
+    "keyCredentials",
+)
+ME_ONLY_DELEGATED = "/me request is only valid with delegated authentication flow."
 RECIPIENT_FIELDS = ("toRecipients", "ccRecipients", "bccRecipients")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _ADDRESS = re.compile(rf"[^@\s<>()\[\],;:\"]+@{_LABEL}(?:\.{_LABEL})+")
@@ -67,6 +124,38 @@ def _encoded_size(size: int) -> int:
     return 4 * math.ceil(size / 3)
 
 
+def _delegated(claims: dict[str, Any]) -> bool:
+    """Return True for a token issued to a signed-in user."""
+    return claims.get("idtyp") == "user"
+
+
+def _scopes(claims: dict[str, Any]) -> set[str]:
+    """Return the delegated scopes of a token (lower case)."""
+    return {scope.casefold() for scope in str(claims.get("scp") or "").split()}
+
+
+def _select(
+    request: web.Request, known: tuple[str, ...], type_name: str
+) -> set[str] | None:
+    """Return the ``$select``ed properties (lower case), refusing unknown ones."""
+    select = request.query.get("$select")
+    if not select:
+        return None
+    wanted = {s.strip().casefold() for s in select.split(",") if s.strip()}
+    names = {name.casefold() for name in known}
+    for name in sorted(wanted - names):
+        raise GraphError(
+            400,
+            "BadRequest",
+            f"Could not find a property named '{name}' on type '{type_name}'.",
+        )
+    return wanted
+
+
+def _iso_or_none(moment: datetime | None) -> str | None:
+    return iso(moment) if moment is not None else None
+
+
 class GraphApi:
     """Handlers for sendMail, drafts, attachments, upload sessions and users."""
 
@@ -77,26 +166,43 @@ class GraphApi:
 
     def endpoints(self) -> list[Endpoint]:
         """Return the routes (action names also in their qualified form)."""
-        user = "/v1.0/users/{user}"
-        message = f"{user}/messages/{{message}}"
         routes = [
-            ("POST", f"{user}/sendMail", self.send_mail, Operation.SEND_MAIL),
-            ("GET", user, self.get_user, Operation.GET_USER),
-            ("POST", f"{user}/messages", self.create_draft, Operation.CREATE_DRAFT),
-            ("DELETE", message, self.delete_draft, Operation.DELETE_DRAFT),
+            ("GET", "/v1.0/me", self.get_user, Operation.GET_USER),
+            ("GET", "/v1.0/users/{user}", self.get_user, Operation.GET_USER),
+        ]
+        for root in ("/v1.0/me", "/v1.0/users/{user}"):
+            message = f"{root}/messages/{{message}}"
+            routes += [
+                ("POST", f"{root}/sendMail", self.send_mail, Operation.SEND_MAIL),
+                ("POST", f"{root}/messages", self.create_draft, Operation.CREATE_DRAFT),
+                ("DELETE", message, self.delete_draft, Operation.DELETE_DRAFT),
+                (
+                    "POST",
+                    f"{message}/attachments",
+                    self.add_attachment,
+                    Operation.ADD_ATTACHMENT,
+                ),
+                (
+                    "POST",
+                    f"{message}/attachments/createUploadSession",
+                    self.create_upload_session,
+                    Operation.CREATE_UPLOAD_SESSION,
+                ),
+                ("POST", f"{message}/send", self.send_draft, Operation.SEND_DRAFT),
+            ]
+        routes += [
             (
-                "POST",
-                f"{message}/attachments",
-                self.add_attachment,
-                Operation.ADD_ATTACHMENT,
+                "GET",
+                "/v1.0/applications/{application}",
+                self.get_application,
+                Operation.GET_APPLICATION,
             ),
             (
-                "POST",
-                f"{message}/attachments/createUploadSession",
-                self.create_upload_session,
-                Operation.CREATE_UPLOAD_SESSION,
+                "GET",
+                r"/v1.0/{application:applications\(.*\)}",
+                self.get_application,
+                Operation.GET_APPLICATION,
             ),
-            ("POST", f"{message}/send", self.send_draft, Operation.SEND_DRAFT),
         ]
         endpoints = [Endpoint(*route) for route in routes]
         for method, path, handler, operation in routes:
@@ -126,15 +232,22 @@ class GraphApi:
             self._decode(item, f"Message.attachments[{index}]")
             for index, item in enumerate(items)
         ]
-        self._check_size(message, [len(data) for data in decoded])
+        self._check_size(message, [len(data) for data in decoded], mailbox)
         attachments = [
             await self._save(item, data)
             for item, data in zip(items, decoded, strict=True)
         ]
         save = params.get("SaveToSentItems")
+        claims = request[CLAIMS]
         self._store.deliver(
             ReceivedMessage(
-                mailbox, message, save is not False, "sendMail", attachments
+                mailbox,
+                message,
+                save is not False,
+                "sendMail",
+                attachments,
+                client_id=str(claims.get("appid")),
+                signed_in=_delegated(claims),
             )
         )
         return web.Response(status=202)
@@ -157,7 +270,9 @@ class GraphApi:
             await self._save(item, data)
             for item, data in zip(items, decoded, strict=True)
         ]
-        draft = Draft(mailbox, message, attachments)
+        draft = Draft(
+            mailbox, message, attachments, client_id=str(request[CLAIMS].get("appid"))
+        )
         self._store.drafts[draft.id] = draft
         return web.json_response(self._draft_json(request, draft), status=201)
 
@@ -217,12 +332,14 @@ class GraphApi:
                 "ErrorInvalidRequest",
                 "AttachmentItem.name and AttachmentItem.size are required.",
             )
-        if size < MIN_UPLOAD_SIZE:
+        minimum = self._state.settings.min_upload_size
+        if size < minimum:
+            # concepts/outlook-large-attachments.md, Errors
             raise GraphError(
                 400,
                 "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize",
                 "Attachment size must be greater than the minimum size "
-                f"({MIN_UPLOAD_SIZE} bytes); send smaller attachments inline.",
+                f"({minimum} bytes); send smaller attachments inline.",
             )
         if size > MAX_UPLOAD_SIZE:
             raise GraphError(
@@ -239,6 +356,7 @@ class GraphApi:
             is_inline=bool(item.get("isInline")),
             content_id=item.get("contentId"),
             expires_at=utc_now() + UPLOAD_SESSION_LIFETIME,
+            client_id=str(request[CLAIMS].get("appid")),
         )
         base = base_url(request)
         return web.json_response(
@@ -267,10 +385,19 @@ class GraphApi:
             )
         self._check_recipients(draft.message)
         self._check_sender(draft.message, mailbox)
-        self._check_size(draft.message, [a.size for a in draft.attachments])
+        self._check_size(draft.message, [a.size for a in draft.attachments], mailbox)
         del self._store.drafts[draft.id]
+        claims = request[CLAIMS]
         self._store.deliver(
-            ReceivedMessage(mailbox, draft.message, True, "draft", draft.attachments)
+            ReceivedMessage(
+                mailbox,
+                draft.message,
+                True,
+                "draft",
+                draft.attachments,
+                client_id=str(claims.get("appid")),
+                signed_in=_delegated(claims),
+            )
         )
         return web.Response(status=202)
 
@@ -281,30 +408,42 @@ class GraphApi:
         return web.Response(status=204)
 
     async def get_user(self, request: web.Request) -> web.Response:
-        """Answer a user's basic properties (needs a directory read role)."""
-        if not DIRECTORY_READ_ROLES & set(request[CLAIMS].get("roles") or []):
-            raise GraphError(
-                403,
-                "Authorization_RequestDenied",
-                "Insufficient privileges to complete the operation.",
-            )
-        user = request.match_info["user"]
-        mailbox = self._state.directory.find_mailbox(user)
-        if mailbox is None:
-            raise GraphError(
-                404,
-                "Request_ResourceNotFound",
-                f"Resource '{user}' does not exist or one of its queried "
-                "reference-property objects are not present.",
-            )
-        values = {
-            "id": mailbox.object_id,
+        """Answer a user's properties (``/me``, or ``/users/{id}`` with a read role).
+
+        Personal accounts have no ``mail`` (null) and ignore ``$select``, as Graph
+        has been seen to answer them (their ``userPrincipalName`` is the address).
+        """
+        claims = request[CLAIMS]
+        user = request.match_info.get("user")
+        mailbox = self._profile_owner(request, claims, user)
+        values: dict[str, Any] = {
+            "businessPhones": [],
             "displayName": mailbox.display_name,
-            "mail": mailbox.address,
+            "givenName": None,
+            "jobTitle": None,
+            "mail": mailbox.mail,
+            "mobilePhone": None,
+            "officeLocation": None,
+            "preferredLanguage": None,
+            "surname": None,
             "userPrincipalName": mailbox.user_principal_name,
+            "id": mailbox.object_id,
         }
-        select = request.query.get("$select")
-        wanted = {s.strip().casefold() for s in select.split(",")} if select else None
+        wanted = (
+            None
+            if mailbox.personal
+            else _select(
+                request, (*USER_FIELDS, *USER_EXTRA_FIELDS), "microsoft.graph.user"
+            )
+        )
+        if wanted is not None:
+            values |= {
+                "accountEnabled": True,
+                "mailNickname": mailbox.address.split("@")[0],
+                "otherMails": [],
+                "proxyAddresses": [f"SMTP:{mailbox.address}"] if mailbox.mail else [],
+                "userType": "Member",
+            }
         body: dict[str, Any] = {
             "@odata.context": f"{base_url(request)}/v1.0/$metadata#users/$entity"
         }
@@ -315,11 +454,142 @@ class GraphApi:
         )
         return web.json_response(body)
 
+    def _profile_owner(
+        self, request: web.Request, claims: dict[str, Any], user: str | None
+    ) -> Mailbox:
+        """Return the user whose profile is asked for, checking the permissions."""
+        denied = GraphError(
+            403,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )
+        if _delegated(claims):
+            me = self._signed_in_user(claims)
+            scopes = _scopes(claims)
+            if user is None or me.matches(user):
+                if not OWN_PROFILE_SCOPES & scopes:
+                    raise denied
+                return me
+            if me.personal or not {r.casefold() for r in DIRECTORY_READ_ROLES} & scopes:
+                raise denied
+        elif user is None:
+            raise GraphError(400, "BadRequest", ME_ONLY_DELEGATED)
+        elif not DIRECTORY_READ_ROLES & set(claims.get("roles") or []):
+            raise denied
+        assert user is not None
+        mailbox = self._state.directory.find_mailbox(user, str(claims.get("tid")))
+        if mailbox is None:
+            raise GraphError(
+                404,
+                "Request_ResourceNotFound",
+                f"Resource '{user}' does not exist or one of its queried "
+                "reference-property objects are not present.",
+            )
+        return mailbox
+
+    async def get_application(self, request: web.Request) -> web.Response:
+        """Answer an app registration (``applications(appId='...')`` or by id)."""
+        claims = request[CLAIMS]
+        allowed = (
+            bool(APPLICATION_READ_SCOPES & _scopes(claims))
+            if _delegated(claims)
+            else bool(APPLICATION_READ_ROLES & set(claims.get("roles") or []))
+        )
+        if not allowed:
+            raise GraphError(
+                403,
+                "Authorization_RequestDenied",
+                "Insufficient privileges to complete the operation.",
+            )
+        key = request.match_info["application"]
+        app = self._find_application(key)
+        if app is None:
+            raise GraphError(
+                404,
+                "Request_ResourceNotFound",
+                f"Resource '{key}' does not exist or one of its queried "
+                "reference-property objects are not present.",
+            )
+        wanted = _select(request, APPLICATION_FIELDS, "microsoft.graph.application")
+        values = self._application_json(app, with_keys=wanted is not None)
+        selection = (
+            f"({','.join(n for n in APPLICATION_FIELDS if n.casefold() in wanted)})"
+            if wanted is not None
+            else ""
+        )
+        body: dict[str, Any] = {
+            "@odata.context": (
+                f"{base_url(request)}/v1.0/$metadata#applications{selection}/$entity"
+            )
+        }
+        body.update(
+            (name, value)
+            for name, value in values.items()
+            if wanted is None or name.casefold() in wanted
+        )
+        return web.json_response(body)
+
+    def _find_application(self, key: str) -> App | None:
+        directory = self._state.directory
+        found = re.fullmatch(r"applications\(appId='([^']*)'\)", key, re.IGNORECASE)
+        if found is not None:
+            return directory.find_app(found.group(1))
+        if key.startswith("applications("):
+            return None
+        return directory.find_app_by_object_id(key)
+
+    def _application_json(self, app: App, *, with_keys: bool) -> dict[str, Any]:
+        """Describe an app registration as Graph's application resource."""
+        tenant = self._state.directory.tenant
+        return {
+            "id": app.application_object_id,
+            "appId": app.client_id,
+            "displayName": app.display_name,
+            "description": None,
+            "signInAudience": app.sign_in_audience.value,
+            "isFallbackPublicClient": app.public_client,
+            "publisherDomain": tenant.domains[0] if tenant.domains else None,
+            "identifierUris": [],
+            "tags": [],
+            # api-reference/v1.0/resources/passwordcredential.md
+            "passwordCredentials": [
+                {
+                    "customKeyIdentifier": None,
+                    "displayName": secret.display_name or None,
+                    "endDateTime": _iso_or_none(secret.expires_at),
+                    "hint": secret.hint,
+                    "keyId": secret.key_id,
+                    "secretText": None,
+                    "startDateTime": _iso_or_none(secret.starts_at),
+                }
+                for secret in app.secrets
+            ],
+            # api-reference/v1.0/resources/keycredential.md: customKeyIdentifier
+            # defaults to the certificate's (SHA-1) thumbprint; Edm.Binary is
+            # base64 in JSON, as the manifest's "$base64Thumbprint"
+            # (docs/identity-platform/certificate-credentials.md). "key" only
+            # with $select on a single application.
+            "keyCredentials": [
+                {
+                    "customKeyIdentifier": base64.b64encode(cert.sha1).decode(),
+                    "displayName": cert.display_name,
+                    "endDateTime": iso(cert.expires_at),
+                    "key": base64.b64encode(cert.der).decode() if with_keys else None,
+                    "keyId": cert.key_id,
+                    "startDateTime": iso(cert.starts_at),
+                    "type": "AsymmetricX509Cert",
+                    "usage": "Verify",
+                }
+                for cert in app.certificates
+            ],
+        }
+
     async def unsupported(self, request: web.Request) -> web.Response:
         """Answer any other ``/v1.0`` request like Graph answers unknown segments."""
         segments = [s for s in request.match_info["tail"].split("/") if s]
-        if segments and segments[0].casefold() == "me":
-            message = "/me request is only valid with delegated authentication flow."
+        app_only = not _delegated(request[CLAIMS])
+        if segments and segments[0].casefold() == "me" and app_only:
+            message = ME_ONLY_DELEGATED
         else:
             last = segments[-1] if segments else ""
             message = (
@@ -330,20 +600,37 @@ class GraphApi:
 
     # Helpers ----------------------------------------------------------------
 
-    def _mailbox(self, request: web.Request, role: str) -> Mailbox:
-        """Return the mailbox in the path after checking the token's roles."""
-        if role not in (request[CLAIMS].get("roles") or []):
-            raise GraphError(
-                403,
-                "ErrorAccessDenied",
-                "Access is denied. Check credentials and try again.",
-            )
-        user = request.match_info["user"]
-        mailbox = self._state.directory.find_mailbox(user)
-        if mailbox is None:
-            raise GraphError(
-                404, "ErrorInvalidUser", f"The requested user '{user}' is invalid."
-            )
+    def _mailbox(self, request: web.Request, permission: str) -> Mailbox:
+        """Return the mailbox of the path after checking the token's permission.
+
+        App-only tokens need the application permission in ``roles`` and name the
+        mailbox in the path; delegated tokens need it in ``scp`` and act for the
+        signed-in user only (``/me``, or ``/users/`` with the user's own id).
+        """
+        claims = request[CLAIMS]
+        user = request.match_info.get("user")
+        denied = GraphError(
+            403,
+            "ErrorAccessDenied",
+            "Access is denied. Check credentials and try again.",
+        )
+        if _delegated(claims):
+            mailbox = self._signed_in_user(claims)
+            if user is not None and not mailbox.matches(user):
+                raise denied
+            if permission.casefold() not in _scopes(claims):
+                raise denied
+        else:
+            if user is None:
+                raise GraphError(400, "BadRequest", ME_ONLY_DELEGATED)
+            if permission not in (claims.get("roles") or []):
+                raise denied
+            found = self._state.directory.find_mailbox(user, str(claims.get("tid")))
+            if found is None:
+                raise GraphError(
+                    404, "ErrorInvalidUser", f"The requested user '{user}' is invalid."
+                )
+            mailbox = found
         if not mailbox.rest_enabled:
             raise GraphError(
                 404,
@@ -351,6 +638,16 @@ class GraphApi:
                 "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
             )
         return mailbox
+
+    def _signed_in_user(self, claims: dict[str, Any]) -> Mailbox:
+        """Return the user a delegated token was issued to."""
+        oid = str(claims.get("oid"))
+        user = self._state.directory.find_mailbox(oid, str(claims.get("tid")))
+        if user is None:
+            raise GraphError(
+                404, "ErrorInvalidUser", f"The requested user '{oid}' is invalid."
+            )
+        return user
 
     def _draft(self, request: web.Request, mailbox: Mailbox) -> Draft:
         """Return the draft in the path."""
@@ -419,11 +716,13 @@ class GraphApi:
                     "account., Cannot submit message.",
                 )
 
-    def _check_size(self, message: dict[str, Any], sizes: list[int]) -> None:
+    def _check_size(
+        self, message: dict[str, Any], sizes: list[int], mailbox: Mailbox
+    ) -> None:
         """Refuse a message over the tenant's limit (attachments count encoded)."""
         body = str((message.get("body") or {}).get("content") or "")
         total = len(body.encode()) + sum(_encoded_size(size) for size in sizes)
-        limit = self._state.directory.tenant.max_message_size
+        limit = self._state.directory.tenant_of(mailbox).max_message_size
         if total > limit:
             raise GraphError(
                 400,

@@ -1,28 +1,74 @@
-"""Microsoft Entra endpoints: OpenID discovery and the client-credentials token."""
+"""Microsoft Entra endpoints: OpenID discovery, device codes and the token endpoint.
+
+Authorities (the first path segment): the work tenant by GUID or domain, the
+consumer tenant (``consumers`` or its GUID), ``organizations`` and ``common``
+(``docs/identity-platform/v2-protocols-oidc.md``: their discovery documents
+name the issuer ``.../{tenantid}/v2.0``). Grants:
+
+* ``client_credentials`` with a client secret or a certificate assertion
+  (``docs/identity-platform/v2-oauth2-client-creds-grant-flow.md``,
+  ``docs/identity-platform/certificate-credentials.md``); only at a tenant
+  (AADSTS9001023 at ``common``/``consumers``);
+* ``urn:ietf:params:oauth:grant-type:device_code`` after ``/devicecode``
+  (``docs/identity-platform/v2-oauth2-device-code.md``);
+* ``refresh_token`` (``docs/identity-platform/v2-oauth2-auth-code-flow.md``,
+  refresh section), rotating the refresh token on every use.
+"""
 
 from __future__ import annotations
 
+import base64
 import hmac
+import json
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 
-from .common import Endpoint, OAuthError, Operation, base_url, read_limited, utc_now
-from .directory import App, Tenant
+from .assertions import CLIENT_ASSERTION_TYPE, verify_client_assertion
+from .common import (
+    FORM,
+    TARGET,
+    Endpoint,
+    OAuthError,
+    Operation,
+    base_url,
+    read_limited,
+    utc_now,
+)
+from .directory import App, Authority, AuthorityKind, Mailbox, Tenant
 from .faults import FaultKind
+from .signin import (
+    DeviceFlow,
+    FlowStatus,
+    GrantState,
+    ScopeRequest,
+    authorization_declined,
+    authorization_pending,
+    bad_verification_code,
+    check_app_authority,
+    check_user,
+    consent_missing,
+    expired_token,
+    parse_scopes,
+    slow_down,
+)
 from .state import EmulatorState
 from .tokens import normalise_audience
 
 MAX_FORM_SIZE = 64 * 1024
 DEFAULT_SUFFIX = "/.default"
 MAIL_SEND = "Mail.Send"
+CLIENT_CREDENTIALS = "client_credentials"
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+REFRESH_TOKEN_GRANT = "refresh_token"  # noqa: S105 - a grant type name
 
 _NOT_INSTALLED = (
     "This can happen if the application has not been installed by the administrator "
     "of the tenant or consented to by any user in the tenant. You may have sent your "
     "authentication request to the wrong tenant."
 )
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def unknown_tenant(name: str) -> OAuthError:
@@ -47,43 +93,78 @@ def _missing(parameter: str) -> OAuthError:
     )
 
 
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+async def read_form(request: web.Request) -> dict[str, str]:
+    """Return the form fields, percent-decoded exactly once (cached on the request)."""
+    if FORM in request:
+        return dict(request[FORM])
+    raw = await read_limited(request, MAX_FORM_SIZE)
+    if raw is None:
+        raise OAuthError(400, "invalid_request", 90014, "The request is too large.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise OAuthError(
+            400, "invalid_request", 90014, "The request body is not UTF-8."
+        ) from err
+    form: dict[str, str] = {}
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        form.setdefault(key, value)
+    request[FORM] = form
+    return dict(form)
+
+
 class IdentityApi:
     """Handlers for the sign-in endpoints MSAL uses."""
 
     def __init__(self, state: EmulatorState) -> None:
-        """Serve the tenant in ``state.directory``."""
+        """Serve the tenants in ``state.directory``."""
         self._state = state
 
     def endpoints(self) -> list[Endpoint]:
         """Return the routes."""
+        root = "/{tenant}"
         return [
             Endpoint(
                 "GET",
-                "/{tenant}/v2.0/.well-known/openid-configuration",
+                f"{root}/v2.0/.well-known/openid-configuration",
                 self.openid_configuration,
                 Operation.OPENID,
             ),
+            Endpoint("GET", f"{root}/discovery/v2.0/keys", self.keys, Operation.OPENID),
             Endpoint(
-                "GET", "/{tenant}/discovery/v2.0/keys", self.keys, Operation.OPENID
+                "POST",
+                f"{root}/oauth2/v2.0/devicecode",
+                self.device_code,
+                Operation.DEVICE_CODE,
             ),
-            Endpoint(
-                "POST", "/{tenant}/oauth2/v2.0/token", self.token, Operation.TOKEN
-            ),
+            Endpoint("POST", f"{root}/oauth2/v2.0/token", self.token, Operation.TOKEN),
         ]
 
-    def _tenant(self, request: web.Request) -> Tenant:
+    # Discovery --------------------------------------------------------------
+
+    def _authority(self, request: web.Request) -> Authority:
         name = request.match_info["tenant"]
-        tenant = self._state.directory.find_tenant(name)
-        if tenant is None:
+        authority = self._state.directory.authority(name)
+        if authority is None:
             raise unknown_tenant(name)
-        return tenant
+        return authority
 
     async def openid_configuration(self, request: web.Request) -> web.Response:
-        """Answer the tenant's OpenID Connect discovery document."""
-        tenant = self._tenant(request)
+        """Answer the authority's OpenID Connect discovery document."""
+        authority = self._authority(request)
         base = base_url(request)
-        root = f"{base}/{tenant.tenant_id}"
+        root = f"{base}/{authority.name}"
         host = urlsplit(base).netloc
+        if authority.kind in {AuthorityKind.COMMON, AuthorityKind.ORGANIZATIONS}:
+            issuer = f"{base}/{{tenantid}}/v2.0"
+        else:
+            assert authority.tenant is not None
+            issuer = f"{base}/{authority.tenant.tenant_id}/v2.0"
+        region = "EU" if authority.kind is AuthorityKind.TENANT else None
         return web.json_response(
             {
                 "token_endpoint": f"{root}/oauth2/v2.0/token",
@@ -103,7 +184,7 @@ class IdentityApi:
                     "id_token token",
                 ],
                 "scopes_supported": ["openid", "profile", "email", "offline_access"],
-                "issuer": f"{root}/v2.0",
+                "issuer": issuer,
                 "request_uri_parameter_supported": False,
                 "userinfo_endpoint": f"{base}/oidc/userinfo",
                 "authorization_endpoint": f"{root}/oauth2/v2.0/authorize",
@@ -113,7 +194,7 @@ class IdentityApi:
                 "end_session_endpoint": f"{root}/oauth2/v2.0/logout",
                 "claims_supported": ["sub", "iss", "aud", "exp", "iat", "tid", "oid"],
                 "kerberos_endpoint": f"{root}/kerberos",
-                "tenant_region_scope": "EU",
+                "tenant_region_scope": region,
                 "cloud_instance_name": host,
                 "cloud_graph_host_name": host,
                 "msgraph_host": host,
@@ -123,41 +204,98 @@ class IdentityApi:
 
     async def keys(self, request: web.Request) -> web.Response:
         """Answer the signing keys: none, the emulator signs with a secret key."""
-        self._tenant(request)
+        self._authority(request)
         return web.json_response({"keys": []})
 
+    # Device authorization ---------------------------------------------------
+
+    async def device_code(self, request: web.Request) -> web.Response:
+        """Start a device code flow (``POST /{authority}/oauth2/v2.0/devicecode``)."""
+        authority = self._authority(request)
+        form = await read_form(request)
+        app = self._app(form, authority)
+        check_app_authority(app, authority)
+        scope = form.get("scope")
+        if not scope:
+            raise _missing("scope")
+        scopes = self._scopes(request, authority, scope)
+        settings = self._state.settings
+        flow = self._state.signins.new_flow(
+            app,
+            authority,
+            scopes,
+            lifetime=settings.device_code_lifetime,
+            interval=settings.device_code_interval,
+        )
+        verification_uri = f"{base_url(request)}/devicelogin"
+        return web.json_response(
+            {
+                "user_code": flow.user_code,
+                "device_code": flow.device_code,
+                "verification_uri": verification_uri,
+                "expires_in": settings.device_code_lifetime,
+                "interval": flow.interval,
+                "message": (
+                    f"To sign in, use a web browser to open the page "
+                    f"{verification_uri} and enter the code {flow.user_code} to "
+                    "authenticate."
+                ),
+            },
+            headers=_NO_STORE,
+        )
+
+    # Token endpoint ---------------------------------------------------------
+
     async def token(self, request: web.Request) -> web.Response:
-        """Issue an app-only token (client-credentials grant with a secret)."""
-        faults = self._state.faults
-        tenant = self._tenant(request)
-        form = await self._form(request)
+        """Issue tokens for the client-credentials, device-code and refresh grants."""
+        authority = self._authority(request)
+        form = await read_form(request)
         grant_type = form.get("grant_type")
         if not grant_type:
             raise _missing("grant_type")
-        if grant_type != "client_credentials":
+        if grant_type == CLIENT_CREDENTIALS:
+            return await self._client_credentials(request, authority, form)
+        if grant_type == DEVICE_CODE_GRANT:
+            return await self._device_code_grant(request, authority, form)
+        if grant_type == REFRESH_TOKEN_GRANT:
+            return await self._refresh_grant(request, authority, form)
+        raise OAuthError(
+            400,
+            "unsupported_grant_type",
+            70003,
+            f"The app requested an unsupported grant type '{grant_type}'.",
+        )
+
+    async def _client_credentials(
+        self, request: web.Request, authority: Authority, form: dict[str, str]
+    ) -> web.Response:
+        """Issue an app-only token (client-credentials grant)."""
+        faults = self._state.faults
+        target = request.get(TARGET)
+        if authority.kind is not AuthorityKind.TENANT:
+            if authority.kind is AuthorityKind.ORGANIZATIONS:
+                raise OAuthError(
+                    400,
+                    "invalid_request",
+                    50059,
+                    "No tenant-identifying information found in either the request "
+                    "or implied by any provided credentials.",
+                )
             raise OAuthError(
                 400,
-                "unsupported_grant_type",
-                70003,
-                f"The app requested an unsupported grant type '{grant_type}'.",
+                "invalid_request",
+                9001023,
+                "The grant type is not supported over the /common or /consumers "
+                "endpoints. Please use the /organizations or tenant-specific "
+                "endpoint.",
             )
-        client_id = form.get("client_id")
-        if not client_id:
-            raise _missing("client_id")
-        app = self._state.directory.find_app(client_id)
-        if app is None:
-            raise OAuthError(
-                400,
-                "unauthorized_client",
-                700016,
-                f"Application with identifier '{client_id}' was not found in the "
-                f"directory '{tenant.domains[0] if tenant.domains else tenant.tenant_id}'. "
-                + _NOT_INSTALLED,
-            )
-        self._check_secret(app, form.get("client_secret"))
+        tenant = authority.tenant
+        assert tenant is not None
+        app = self._app(form, authority)
+        self._authenticate_client(request, app, authority, form, public_allowed=False)
         audience = self._audience(tenant, form.get("scope"))
         roles = list(app.roles)
-        if faults.take(Operation.TOKEN, {FaultKind.MISSING_ROLE}):
+        if faults.take(Operation.TOKEN, {FaultKind.MISSING_ROLE}, target):
             roles = [role for role in roles if role != MAIL_SEND]
         lifetime = self._state.token_lifetime
         access_token = self._state.tokens.issue(
@@ -167,37 +305,233 @@ class IdentityApi:
             roles=roles,
             lifetime=lifetime,
         )
-        self._state.stats.tokens_issued += 1
+        self._count(CLIENT_CREDENTIALS)
         body: dict[str, Any] = {
             "token_type": "Bearer",
             "expires_in": lifetime,
             "ext_expires_in": lifetime,
             "access_token": access_token,
         }
-        return web.json_response(
-            body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"}
+        return web.json_response(body, headers=_NO_STORE)
+
+    async def _device_code_grant(
+        self, request: web.Request, authority: Authority, form: dict[str, str]
+    ) -> web.Response:
+        """Answer a poll of a device code flow."""
+        app = self._app(form, authority)
+        authenticated = self._authenticate_client(
+            request, app, authority, form, public_allowed=True
+        )
+        device_code = form.get("device_code")
+        if not device_code:
+            raise _missing("device_code")
+        flow = self._state.signins.flows.get(device_code)
+        if (
+            flow is None
+            or flow.status is FlowStatus.REDEEMED
+            or flow.app is not app
+            or flow.authority.name != authority.name
+        ):
+            raise bad_verification_code()
+        self._check_poll_interval(flow)
+        if flow.expired():
+            raise expired_token()
+        if flow.status is FlowStatus.PENDING:
+            raise authorization_pending()
+        if flow.status is FlowStatus.DECLINED:
+            raise authorization_declined()
+        if flow.status is FlowStatus.FAILED:
+            assert flow.error is not None
+            raise flow.error
+        assert flow.user is not None
+        check_user(self._state.directory, app, authority, flow.user)
+        self._check_static_consent(app, flow.scopes)
+        flow.status = FlowStatus.REDEEMED
+        return self._user_tokens(
+            request,
+            form,
+            app=app,
+            user=flow.user,
+            scopes=flow.scopes,
+            client_authenticated=authenticated,
+            grant_type=DEVICE_CODE_GRANT,
         )
 
-    async def _form(self, request: web.Request) -> dict[str, str]:
-        """Return the form fields, percent-decoded exactly once."""
-        raw = await read_limited(request, MAX_FORM_SIZE)
-        if raw is None:
-            raise OAuthError(400, "invalid_request", 90014, "The request is too large.")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise OAuthError(
-                400, "invalid_request", 90014, "The request body is not UTF-8."
-            ) from err
-        form: dict[str, str] = {}
-        for key, value in parse_qsl(text, keep_blank_values=True):
-            form.setdefault(key, value)
-        return form
+    def _check_poll_interval(self, flow: DeviceFlow) -> None:
+        """Answer ``slow_down`` to a poll sooner than the interval (RFC 8628 3.5)."""
+        now = self._state.signins.poll_clock()
+        previous, flow.last_poll = flow.last_poll, now
+        if previous is not None and now - previous < flow.interval:
+            flow.interval += 5  # "for this and all subsequent requests"
+            raise slow_down(flow.interval)
 
-    def _check_secret(self, app: App, secret: str | None) -> None:
-        """Compare the secret byte for byte; honour the secret faults."""
-        faults = self._state.faults
-        if not secret:
+    async def _refresh_grant(
+        self, request: web.Request, authority: Authority, form: dict[str, str]
+    ) -> web.Response:
+        """Redeem a refresh token: a new access token and a new refresh token."""
+        app = self._app(form, authority)
+        authenticated = self._authenticate_client(
+            request, app, authority, form, public_allowed=True
+        )
+        token = form.get("refresh_token")
+        if not token:
+            raise _missing("refresh_token")
+        signins = self._state.signins
+        grant = signins.grants.get(token)
+        if grant is None:
+            raise OAuthError(
+                400,
+                "invalid_grant",
+                70000,
+                "The provided value for the 'refresh_token' is not valid.",
+            )
+        failure = grant.failure(
+            app.client_id, self._state.settings.refresh_token_lifetime
+        )
+        if failure is not None:
+            raise failure
+        check_app_authority(app, authority)
+        check_user(self._state.directory, app, authority, grant.user)
+        scope = form.get("scope")
+        scopes = self._scopes(request, authority, scope) if scope else grant.scopes
+        consented = signins.consented(grant.user, app)
+        if any(p.casefold() not in consented for p in scopes.consent_needed(app)):
+            raise consent_missing(app)
+        self._check_static_consent(app, scopes)
+        grant.state = GrantState.USED
+        return self._user_tokens(
+            request,
+            form,
+            app=app,
+            user=grant.user,
+            scopes=scopes,
+            client_authenticated=authenticated,
+            grant_type=REFRESH_TOKEN_GRANT,
+        )
+
+    def _user_tokens(
+        self,
+        request: web.Request,
+        form: dict[str, str],
+        *,
+        app: App,
+        user: Mailbox,
+        scopes: ScopeRequest,
+        client_authenticated: bool,
+        grant_type: str,
+    ) -> web.Response:
+        """Answer a delegated token response (what MSAL caches an account from)."""
+        directory = self._state.directory
+        tenant = directory.tenant_of(user)
+        lifetime = self._state.token_lifetime
+        tokens = self._state.tokens
+        body: dict[str, Any] = {
+            "token_type": "Bearer",
+            "scope": scopes.response_scope(app),
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": tokens.issue_delegated(
+                tenant_id=tenant.tenant_id,
+                app=app,
+                user=user,
+                audience=scopes.resource,
+                scopes=scopes.granted(app),
+                lifetime=lifetime,
+                client_authenticated=client_authenticated,
+            ),
+        }
+        self._count(grant_type)
+        if scopes.offline:
+            grant = self._state.signins.issue_refresh_token(user, app, scopes)
+            body["refresh_token"] = grant.token
+            self._state.stats.refresh_tokens_issued += 1
+        if "openid" in scopes.oidc:
+            body["id_token"] = tokens.id_token(
+                issuer=f"{base_url(request)}/{tenant.tenant_id}/v2.0",
+                tenant_id=tenant.tenant_id,
+                app=app,
+                user=user,
+                lifetime=lifetime,
+                email="email" in scopes.oidc,
+            )
+        if form.get("client_info") == "1":
+            info = {"uid": user.token_oid, "utid": tenant.tenant_id}
+            body["client_info"] = _b64url(json.dumps(info).encode())
+        return web.json_response(body, headers=_NO_STORE)
+
+    # Helpers ----------------------------------------------------------------
+
+    def _count(self, grant_type: str) -> None:
+        stats = self._state.stats
+        stats.tokens_issued += 1
+        stats.token_grants[grant_type] += 1
+
+    def _app(self, form: dict[str, str], authority: Authority) -> App:
+        client_id = form.get("client_id")
+        if not client_id:
+            raise _missing("client_id")
+        app = self._state.directory.find_app(client_id)
+        if app is None:
+            tenant = authority.tenant
+            where = (
+                (tenant.domains[0] if tenant.domains else tenant.tenant_id)
+                if tenant is not None
+                else authority.name
+            )
+            raise OAuthError(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{client_id}' was not found in the "
+                f"directory '{where}'. " + _NOT_INSTALLED,
+            )
+        return app
+
+    def _scopes(
+        self, request: web.Request, authority: Authority, scope: str
+    ) -> ScopeRequest:
+        tenant = authority.tenant.tenant_id if authority.tenant else authority.name
+        return parse_scopes(
+            scope,
+            graph_resource=base_url(request),
+            known_resources=self._state.audiences,
+            tenant=tenant,
+        )
+
+    def _check_static_consent(self, app: App, scopes: ScopeRequest) -> None:
+        """Without dynamic consent, refuse scopes the registration does not list."""
+        if self._state.settings.dynamic_consent:
+            return
+        listed = {p.casefold() for p in app.delegated_permissions}
+        missing = [p for p in scopes.consent_needed(app) if p.casefold() not in listed]
+        if missing:
+            raise OAuthError(
+                400,
+                "invalid_client",
+                650057,
+                "Invalid resource. The client has requested access to a resource "
+                "which is not listed in the requested permissions in the client's "
+                f"application registration. Client app ID: {app.client_id}"
+                f"({app.display_name}). Resource value from request: "
+                f"{scopes.resource}. Scopes not listed: {', '.join(missing)}.",
+            )
+
+    def _authenticate_client(
+        self,
+        request: web.Request,
+        app: App,
+        authority: Authority,
+        form: dict[str, str],
+        *,
+        public_allowed: bool,
+    ) -> bool:
+        """Check the client's credential; return True if one was presented."""
+        secret = form.get("client_secret")
+        assertion = form.get("client_assertion")
+        assertion_type = form.get("client_assertion_type")
+        if not secret and not assertion:
+            if public_allowed and app.public_client:
+                return False
             raise OAuthError(
                 401,
                 "invalid_client",
@@ -205,7 +539,56 @@ class IdentityApi:
                 "The request body must contain the following parameter: "
                 "'client_assertion' or 'client_secret'.",
             )
-        wrong = OAuthError(
+        if app.public_client and not app.secrets and not app.certificates:
+            raise OAuthError(
+                401,
+                "invalid_client",
+                700025,
+                "Client is public so neither 'client_assertion' nor 'client_secret' "
+                "should be presented.",
+            )
+        if secret and assertion:
+            raise OAuthError(
+                400,
+                "invalid_request",
+                90023,
+                "The request must contain 'client_secret' or 'client_assertion', "
+                "not both.",
+            )
+        if assertion:
+            if assertion_type != CLIENT_ASSERTION_TYPE:
+                raise OAuthError(
+                    401,
+                    "invalid_client",
+                    700027,
+                    f"client_assertion_type must be '{CLIENT_ASSERTION_TYPE}'.",
+                )
+            verify_client_assertion(
+                assertion,
+                app=app,
+                token_endpoints=self._token_endpoints(request, authority),
+                now=utc_now(),
+            )
+            return True
+        faults = self._state.faults
+        target = request.get(TARGET)
+        if faults.take(Operation.TOKEN, {FaultKind.WRONG_SECRET}, target):
+            raise self._wrong_secret(app)
+        if faults.take(Operation.TOKEN, {FaultKind.EXPIRED_SECRET}, target):
+            raise self._expired_secret(app)
+        self._check_secret(app, str(secret))
+        return True
+
+    def _token_endpoints(self, request: web.Request, authority: Authority) -> set[str]:
+        """Return the token endpoint URLs an assertion's ``aud`` may name."""
+        base = base_url(request)
+        names = {authority.name, request.match_info["tenant"]}
+        if authority.tenant is not None:
+            names |= {authority.tenant.tenant_id, *authority.tenant.domains}
+        return {f"{base}/{name}/oauth2/v2.0/token" for name in names}
+
+    def _wrong_secret(self, app: App) -> OAuthError:
+        return OAuthError(
             401,
             "invalid_client",
             7000215,
@@ -213,7 +596,9 @@ class IdentityApi:
             "request is the client secret value, not the client secret ID, for a "
             f"secret added to app '{app.client_id}'.",
         )
-        expired = OAuthError(
+
+    def _expired_secret(self, app: App) -> OAuthError:
+        return OAuthError(
             401,
             "invalid_client",
             7000222,
@@ -222,19 +607,18 @@ class IdentityApi:
             "https://aka.ms/NewClientSecret, or consider using certificate "
             "credentials for added security: https://aka.ms/certCreds.",
         )
-        if faults.take(Operation.TOKEN, {FaultKind.WRONG_SECRET}):
-            raise wrong
-        if faults.take(Operation.TOKEN, {FaultKind.EXPIRED_SECRET}):
-            raise expired
+
+    def _check_secret(self, app: App, secret: str) -> None:
+        """Compare the secret byte for byte."""
         given = secret.encode("utf-8")
         match = next(
             (s for s in app.secrets if hmac.compare_digest(given, s.value.encode())),
             None,
         )
         if match is None:
-            raise wrong
+            raise self._wrong_secret(app)
         if match.expired(utc_now()):
-            raise expired
+            raise self._expired_secret(app)
 
     def _audience(self, tenant: Tenant, scope: str | None) -> str:
         """Return the resource a ``{resource}/.default`` scope names."""

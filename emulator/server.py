@@ -1,8 +1,11 @@
 """The emulator: one HTTPS server for sign-in, Graph, uploads and the inbox.
 
 The middleware gives every counted request an id, logs it in the statistics,
-checks the bearer token of Graph calls, limits their concurrency per app and
-mailbox, and applies the switched-on faults before the handler runs.
+checks the bearer token of Graph calls, works out whom the request is for (the
+app and the mailbox: for targeted faults), limits concurrency per key (the app
+by default, or the app and mailbox; upload URL requests count against the app
+that created the session), and applies the switched-on faults before the
+handler runs.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 import ssl
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, overload
 import uuid
 
 from aiohttp import web
@@ -27,11 +30,14 @@ from .certs import (
     server_names,
     server_ssl_context,
 )
+from .client_certs import AppCertificate
 from .common import (
     CLAIMS,
     GRAPH_OPERATIONS,
     IDENTITY_OPERATIONS,
     REQUEST_ID,
+    TARGET,
+    UPLOAD_OPERATIONS,
     ApiError,
     GraphError,
     Handler,
@@ -42,17 +48,35 @@ from .common import (
     utc_now,
 )
 from .control import ControlApi
-from .directory import ClientSecret, Directory
-from .faults import RESPONSE_KINDS, Fault, FaultKind
+from .devicelogin import DeviceLoginApi, LoginResult, complete_device_login
+from .directory import ClientSecret, Directory, Mailbox
+from .faults import RESPONSE_KINDS, Fault, FaultKind, Target
 from .graph import GraphApi
-from .identity import IdentityApi
+from .identity import IdentityApi, read_form
 from .schemas import GraphSchemas
+from .settings import (
+    DEFAULT_DEVICE_CODE_INTERVAL,
+    DEFAULT_DEVICE_CODE_LIFETIME,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MIN_UPLOAD_SIZE,
+    DEFAULT_REFRESH_TOKEN_LIFETIME,
+    DEFAULT_TOKEN_LIFETIME,
+    DEFAULT_UPLOAD_BUDGET_BYTES,
+    DEFAULT_UPLOAD_WINDOW_SECONDS,
+    ConcurrencyKey,
+    Settings,
+)
+from .signin import DeviceFlow, RevokeReason
 from .state import EmulatorState, MailStore, ReceivedMessage, RequestRecord
 from .tokens import TokenError, bearer_token, normalise_audience
 from .uploads import UploadApi
 
-DEFAULT_TOKEN_LIFETIME = 3599
-DEFAULT_MAX_CONCURRENCY = 4
+__all__ = [
+    "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_TOKEN_LIFETIME",
+    "Emulator",
+]
+
 #: Graph's own application id, named in its ``WWW-Authenticate`` challenge.
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 _FAULT_STATUS = {
@@ -60,16 +84,55 @@ _FAULT_STATUS = {
     FaultKind.UNAVAILABLE: 503,
     FaultKind.TOKEN_DOWN: 503,
     FaultKind.GATEWAY_TIMEOUT: 504,
+    FaultKind.SIZE_EXCEEDED: 400,
 }
 _GRAPH_FAULTS = {
-    429: ("ApplicationThrottled", "Application is over its request limit."),
-    503: ("ServiceUnavailable", "The service is temporarily unavailable."),
-    504: ("GatewayTimeout", "The gateway did not receive a timely response."),
+    FaultKind.THROTTLED: (
+        "ApplicationThrottled",
+        "Application is over its request limit.",
+    ),
+    FaultKind.UNAVAILABLE: (
+        "ServiceUnavailable",
+        "The service is temporarily unavailable.",
+    ),
+    FaultKind.TOKEN_DOWN: (
+        "ServiceUnavailable",
+        "The service is temporarily unavailable.",
+    ),
+    FaultKind.GATEWAY_TIMEOUT: (
+        "GatewayTimeout",
+        "The gateway did not receive a timely response.",
+    ),
+    FaultKind.SIZE_EXCEEDED: (
+        "ErrorMessageSizeExceeded",
+        "The message exceeds the maximum supported size.",
+    ),
 }
 
 
 def _url(host: str, port: int) -> str:
     return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
+class _Setting[T]:
+    """An `Emulator` attribute that reads and writes one of its `Settings`."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> Self: ...
+
+    @overload
+    def __get__(self, obj: Emulator, objtype: type | None = None) -> T: ...
+
+    def __get__(self, obj: Emulator | None, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return getattr(obj.settings, self._name)
+
+    def __set__(self, obj: Emulator, value: T) -> None:
+        obj.settings.update(**{self._name: value})
 
 
 class Emulator:
@@ -79,6 +142,26 @@ class Emulator:
     attachment files. Use ``await start()`` / ``await stop()`` or ``async with``.
     """
 
+    #: Lifetime of new access tokens in seconds (0 issues expired ones).
+    token_lifetime = _Setting[int]()
+    #: Concurrent requests per key before 429 (0: no limit).
+    max_concurrency = _Setting[int]()
+    #: ``"app"`` (default) or ``"app_mailbox"``.
+    concurrency_key = _Setting[ConcurrencyKey | str]()
+    #: Smallest attachment createUploadSession accepts (2 MiB observed; 3 MB documented).
+    min_upload_size = _Setting[int]()
+    #: Bytes PUT to upload URLs per key in the window before 429 (0: no limit).
+    upload_budget_bytes = _Setting[int]()
+    upload_window_seconds = _Setting[float]()
+    #: Answer ``GET`` on upload URLs (undocumented for Outlook) instead of 405.
+    allow_upload_status = _Setting[bool]()
+    device_code_lifetime = _Setting[int]()
+    device_code_interval = _Setting[int]()
+    #: Seconds a refresh token may go unused (90 days).
+    refresh_token_lifetime = _Setting[float]()
+    #: Consent to scopes the app does not list (documented); False: AADSTS650057.
+    dynamic_consent = _Setting[bool]()
+
     def __init__(
         self,
         state_dir: Path,
@@ -86,16 +169,37 @@ class Emulator:
         *,
         token_lifetime: int = DEFAULT_TOKEN_LIFETIME,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        concurrency_key: ConcurrencyKey | str = ConcurrencyKey.APP,
+        min_upload_size: int = DEFAULT_MIN_UPLOAD_SIZE,
+        upload_budget_bytes: int = DEFAULT_UPLOAD_BUDGET_BYTES,
+        upload_window_seconds: float = DEFAULT_UPLOAD_WINDOW_SECONDS,
+        allow_upload_status: bool = False,
+        device_code_lifetime: int = DEFAULT_DEVICE_CODE_LIFETIME,
+        device_code_interval: int = DEFAULT_DEVICE_CODE_INTERVAL,
+        refresh_token_lifetime: float = DEFAULT_REFRESH_TOKEN_LIFETIME,
+        dynamic_consent: bool = True,
     ) -> None:
-        """Prepare an emulator; ``max_concurrency`` 0 removes the limit."""
+        """Prepare an emulator (see `Settings` for what each setting does)."""
         self.state_dir = Path(state_dir).resolve()
         self._tls = TlsFiles.in_directory(self.state_dir / "tls")
+        settings = Settings(
+            token_lifetime=token_lifetime,
+            max_concurrency=max_concurrency,
+            concurrency_key=ConcurrencyKey(concurrency_key),
+            min_upload_size=min_upload_size,
+            upload_budget_bytes=upload_budget_bytes,
+            upload_window_seconds=upload_window_seconds,
+            allow_upload_status=allow_upload_status,
+            device_code_lifetime=device_code_lifetime,
+            device_code_interval=device_code_interval,
+            refresh_token_lifetime=refresh_token_lifetime,
+            dynamic_consent=dynamic_consent,
+        )
         self._state = EmulatorState(
             directory or Directory.default(),
             GraphSchemas.load(),
             MailStore(self.state_dir),
-            token_lifetime,
-            max_concurrency,
+            settings,
         )
         self._operations: dict[AbstractRoute, Operation] = {}
         self._runner: web.AppRunner | None = None
@@ -186,14 +290,14 @@ class Emulator:
         return self._state.directory
 
     @property
-    def token_lifetime(self) -> int:
-        """Return the lifetime of new tokens in seconds."""
-        return self._state.token_lifetime
+    def settings(self) -> Settings:
+        """Return the settings (also readable as attributes of the emulator)."""
+        return self._state.settings
 
-    @token_lifetime.setter
-    def token_lifetime(self, seconds: int) -> None:
-        """Set the lifetime of new tokens (0 issues already expired tokens)."""
-        self._state.token_lifetime = seconds
+    @property
+    def device_flows(self) -> list[DeviceFlow]:
+        """Return the device code flows, oldest first."""
+        return list(self._state.signins.flows.values())
 
     @property
     def faults(self) -> list[Fault]:
@@ -238,7 +342,7 @@ class Emulator:
         return message.attachments[index].path.read_bytes()
 
     def reset(self) -> None:
-        """Forget messages, drafts, uploads, faults and statistics."""
+        """Forget messages, drafts, uploads, faults, sign-ins and statistics."""
         self._state.reset()
 
     def set_roles(self, roles: Iterable[str], client_id: str | None = None) -> None:
@@ -261,6 +365,80 @@ class Emulator:
         """Replace an app's secrets with one secret."""
         self.directory.app(client_id).secrets = [ClientSecret(value, expires_at)]
 
+    def add_certificate(
+        self,
+        pem_certificate: str | bytes,
+        client_id: str | None = None,
+        *,
+        display_name: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> AppCertificate:
+        """Upload a PEM certificate to an app registration, as the portal does.
+
+        ``expires_at`` overrides the end date read from the certificate.
+        """
+        certificate = AppCertificate.from_pem(
+            pem_certificate, display_name=display_name
+        )
+        if expires_at is not None:
+            certificate.expires_at = expires_at
+        self.directory.app(client_id).certificates.append(certificate)
+        return certificate
+
+    def set_credential_expiry(
+        self,
+        expires_at: datetime | None,
+        *,
+        client_id: str | None = None,
+        key_id: str | None = None,
+    ) -> None:
+        """Set when an app's secrets and certificates expire ("expires soon").
+
+        With ``key_id`` only that secret or certificate changes. A certificate
+        needs a date (``None`` is for secrets without an end).
+        """
+        app = self.directory.app(client_id)
+        secrets = [s for s in app.secrets if key_id in {None, s.key_id}]
+        certificates = [c for c in app.certificates if key_id in {None, c.key_id}]
+        if key_id is not None and not secrets and not certificates:
+            raise KeyError(f"no credential {key_id!r} on app {app.client_id!r}")
+        if certificates and expires_at is None:
+            raise ValueError("a certificate's end date cannot be removed")
+        for secret in secrets:
+            secret.expires_at = expires_at
+        for certificate in certificates:
+            assert expires_at is not None
+            certificate.expires_at = expires_at
+
+    def complete_device_login(
+        self, user_code: str, user: str | Mailbox, accept: bool = True
+    ) -> LoginResult:
+        """Do what a person does on the device login page (no browser needed).
+
+        Raises `DeviceLoginError` for an unknown, expired or used code and
+        KeyError for an unknown user. A user the authority or app does not
+        admit ends the flow (see `LoginResult.error`).
+        """
+        return complete_device_login(self._state, user_code, user, accept=accept)
+
+    def revoke_refresh_tokens(
+        self,
+        user: str | Mailbox,
+        reason: RevokeReason | str = RevokeReason.PASSWORD_CHANGED,
+    ) -> int:
+        """Revoke a user's refresh tokens; return how many were active.
+
+        Later use answers AADSTS50173 (``password_changed``) or AADSTS65001
+        (``consent_revoked``, which also forgets the user's consents).
+        """
+        return self._state.signins.revoke(
+            self.directory.user(user), RevokeReason(reason)
+        )
+
+    def expire_refresh_tokens(self, user: str | Mailbox) -> int:
+        """Make a user's refresh tokens expired (AADSTS70008); return how many."""
+        return self._state.signins.expire(self.directory.user(user))
+
     # Server -----------------------------------------------------------------
 
     def _prepare_files(self, host: str) -> None:
@@ -269,7 +447,7 @@ class Emulator:
 
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
-        apis = (IdentityApi, GraphApi, UploadApi, ControlApi)
+        apis = (IdentityApi, GraphApi, UploadApi, ControlApi, DeviceLoginApi)
         for api in apis:
             for endpoint in api(self._state).endpoints():
                 route = app.router.add_route(
@@ -318,11 +496,8 @@ class Emulator:
         record: RequestRecord,
     ) -> web.StreamResponse:
         """Authenticate, hold a concurrency slot, apply faults, run the handler."""
-        key: tuple[str, str] | None = None
-        if operation in GRAPH_OPERATIONS:
-            claims = self._authenticate(request)
-            request[CLAIMS] = claims
-            key = (str(claims.get("appid")), self._mailbox_key(request))
+        target, key = await self._target(request, operation)
+        request[TARGET] = target
         faults = self._state.faults
         with self._state.in_flight.slot(key) as admitted:
             if not admitted:
@@ -332,10 +507,10 @@ class Emulator:
                     "Application is over its MailboxConcurrency limit.",
                     headers={"Retry-After": "1"},
                 )
-            for delay in faults.take_all(operation, {FaultKind.LATENCY}):
+            for delay in faults.take_all(operation, {FaultKind.LATENCY}, target):
                 record.faults.append(delay.kind.value)
                 await asyncio.sleep(delay.delay_ms / 1000)
-            fault = faults.take(operation, RESPONSE_KINDS)
+            fault = faults.take(operation, RESPONSE_KINDS, target)
             if fault is None:
                 return await handler(request)
             record.faults.append(fault.kind.value)
@@ -343,6 +518,31 @@ class Emulator:
                 with contextlib.suppress(ApiError):
                     await handler(request)
             return self._fault_response(request, operation, fault)
+
+    async def _target(
+        self, request: web.Request, operation: Operation
+    ) -> tuple[Target, str | None]:
+        """Return whom the request is for, and its concurrency key (None: no limit)."""
+        settings = self._state.settings
+        if operation in GRAPH_OPERATIONS:
+            claims = self._authenticate(request)
+            request[CLAIMS] = claims
+            app_id = str(claims.get("appid"))
+            mailbox, name = self._request_mailbox(request, claims)
+            mailbox_id = mailbox.object_id if mailbox is not None else name
+            target = Target(app_id, mailbox, name)
+            return target, settings.throttle_key(app_id, mailbox_id)
+        if operation in UPLOAD_OPERATIONS:
+            session = self._state.store.uploads.get(request.match_info["session"])
+            if session is None:
+                return Target(), None
+            mailbox = session.draft.mailbox
+            target = Target(session.client_id, mailbox)
+            return target, settings.throttle_key(session.client_id, mailbox.object_id)
+        if operation in IDENTITY_OPERATIONS and request.method == "POST":
+            form = await read_form(request)
+            return Target(form.get("client_id") or None), None
+        return Target(), None
 
     def _authenticate(self, request: web.Request) -> dict[str, Any]:
         """Return the claims of the request's bearer token."""
@@ -356,18 +556,29 @@ class Emulator:
             return self._state.tokens.verify(
                 bearer_token(request.headers.get("Authorization", "")),
                 audiences=self._state.audiences,
-                tenant_id=self._state.directory.tenant.tenant_id,
+                tenant_ids=self._state.directory.tenant_ids,
             )
         except TokenError as err:
             raise GraphError(
                 401, "InvalidAuthenticationToken", str(err), headers=challenge
             ) from err
 
-    def _mailbox_key(self, request: web.Request) -> str:
-        """Return what identifies the mailbox of a request (for concurrency)."""
-        user = request.match_info.get("user", "")
-        mailbox = self._state.directory.find_mailbox(user)
-        return mailbox.object_id if mailbox is not None else user.casefold()
+    def _request_mailbox(
+        self, request: web.Request, claims: dict[str, Any]
+    ) -> tuple[Mailbox | None, str]:
+        """Return the mailbox a Graph request is for (and how the path names it)."""
+        directory = self._state.directory
+        user = request.match_info.get("user")
+        if user is None:
+            segments = request.path.split("/")
+            if len(segments) > 2 and segments[2].casefold() == "me":
+                if claims.get("idtyp") == "user":
+                    oid = str(claims.get("oid"))
+                    return directory.find_mailbox(oid, str(claims.get("tid"))), oid
+                return None, "me"
+            return None, ""
+        tenant = None if claims.get("idtyp") == "user" else str(claims.get("tid"))
+        return directory.find_mailbox(user, tenant), user.casefold()
 
     def _fault_response(
         self, request: web.Request, operation: Operation, fault: Fault
@@ -389,7 +600,7 @@ class Emulator:
                 headers=headers,
             )
         else:
-            code, message = _GRAPH_FAULTS[status]
+            code, message = _GRAPH_FAULTS[fault.kind]
             error = GraphError(
                 status, code, f"{message} (emulated fault)", headers=headers
             )

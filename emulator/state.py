@@ -2,22 +2,25 @@
 
 Attachment bytes live in files under the state directory (``blobs/`` once
 received, ``uploads/`` while an upload session fills them); everything else is
-kept in memory and lost on restart.
+kept in memory and lost on restart. Concurrency and upload bytes are counted
+per key (`Settings.throttle_key`: the app, or the app and mailbox).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import InitVar, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 import hashlib
+import math
 import mimetypes
 from pathlib import Path
 import secrets
 import shutil
+import time
 from typing import Any
 import uuid
 
@@ -27,6 +30,8 @@ from .common import Operation, iso, utc_now
 from .directory import Directory, Mailbox
 from .faults import FaultBook
 from .schemas import GraphSchemas
+from .settings import Settings
+from .signin import SignInStore
 from .tokens import TokenIssuer
 
 RECENT_REQUESTS = 200
@@ -75,6 +80,10 @@ class ReceivedMessage:
     attachments: list[StoredAttachment]
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     received_at: datetime = field(default_factory=utc_now)
+    #: The app (client id) that sent it.
+    client_id: str | None = None
+    #: Sent with a delegated token: the mailbox is the signed-in user.
+    signed_in: bool = False
 
     @property
     def subject(self) -> str:
@@ -115,6 +124,9 @@ class ReceivedMessage:
             "importance": str(self.message.get("importance") or "normal"),
             "saveToSentItems": self.save_to_sent_items,
             "via": self.via,
+            "appId": self.client_id,
+            "auth": "delegated" if self.signed_in else "app",
+            "signedInUser": self.mailbox.address if self.signed_in else None,
             "attachments": [a.to_json(i) for i, a in enumerate(self.attachments)],
         }
 
@@ -128,6 +140,8 @@ class Draft:
     attachments: list[StoredAttachment]
     id: str = field(default_factory=lambda: f"AAMkAD{secrets.token_urlsafe(45)}AAA=")
     created_at: datetime = field(default_factory=utc_now)
+    #: The app (client id) that created it.
+    client_id: str | None = None
 
 
 @dataclass
@@ -143,6 +157,8 @@ class UploadSession:
     path: Path
     expires_at: datetime
     id: str
+    #: The app that created the session: its upload requests count against it.
+    client_id: str = ""
     authtoken: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     received: int = 0
     digest: Any = field(default_factory=hashlib.sha256)
@@ -194,7 +210,11 @@ class Stats:
         """Start from zero."""
         self.operations: Counter[str] = Counter()
         self.tokens_issued = 0
+        self.refresh_tokens_issued = 0
+        #: Successful token requests per ``grant_type``.
+        self.token_grants: Counter[str] = Counter()
         self.max_in_flight = 0
+        self.max_in_flight_by_key: dict[str, int] = {}
         self.recent: deque[RequestRecord] = deque(maxlen=RECENT_REQUESTS)
 
     def begin(self, request: web.Request, operation: Operation) -> RequestRecord:
@@ -215,7 +235,10 @@ class Stats:
         """Forget everything."""
         self.operations.clear()
         self.tokens_issued = 0
+        self.refresh_tokens_issued = 0
+        self.token_grants.clear()
         self.max_in_flight = 0
+        self.max_in_flight_by_key.clear()
         self.recent.clear()
 
     def to_json(self) -> dict[str, Any]:
@@ -223,38 +246,104 @@ class Stats:
         return {
             "operations": dict(self.operations),
             "tokens_issued": self.tokens_issued,
+            "refresh_tokens_issued": self.refresh_tokens_issued,
+            "token_grants": dict(self.token_grants),
             "max_in_flight": self.max_in_flight,
+            "max_in_flight_by_key": dict(self.max_in_flight_by_key),
             "requests": [record.to_json() for record in self.recent],
         }
 
 
 class InFlight:
-    """Counts concurrent Graph requests per app and mailbox, like Exchange does."""
+    """Counts concurrent requests per key (app, or app and mailbox), like Exchange."""
 
-    def __init__(self, stats: Stats, limit: int) -> None:
-        """Refuse more than ``limit`` concurrent requests per key (0: no limit)."""
+    def __init__(self, stats: Stats, settings: Settings) -> None:
+        """Refuse more than ``settings.max_concurrency`` per key (0: no limit)."""
         self._stats = stats
-        self.limit = limit
-        self._counts: Counter[tuple[str, str]] = Counter()
+        self._settings = settings
+        self._counts: Counter[str] = Counter()
 
     @contextmanager
-    def slot(self, key: tuple[str, str] | None) -> Iterator[bool]:
+    def slot(self, key: str | None) -> Iterator[bool]:
         """Hold a slot for the block; yield False when the limit is reached.
 
-        A ``None`` key (a request that is not a Graph call) is always admitted.
+        A ``None`` key (a request no app is known for) is always admitted.
         """
         if key is None:
             yield True
             return
-        if self.limit and self._counts[key] >= self.limit:
+        limit = self._settings.max_concurrency
+        if limit and self._counts[key] >= limit:
             yield False
             return
         self._counts[key] += 1
-        self._stats.max_in_flight = max(self._stats.max_in_flight, self._counts[key])
+        count = self._counts[key]
+        stats = self._stats
+        stats.max_in_flight = max(stats.max_in_flight, count)
+        stats.max_in_flight_by_key[key] = max(
+            stats.max_in_flight_by_key.get(key, 0), count
+        )
         try:
             yield True
         finally:
             self._counts[key] -= 1
+
+
+class UploadBudget:
+    """Bytes PUT to upload URLs per key in a sliding window (Outlook's 150 MB / 5 min)."""
+
+    def __init__(
+        self, settings: Settings, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """Count against ``settings.upload_budget_bytes`` per window."""
+        self._settings = settings
+        self._clock = clock
+        self._spent: dict[str, deque[tuple[float, int]]] = {}
+
+    def _window(self, key: str, now: float) -> deque[tuple[float, int]]:
+        entries = self._spent.setdefault(key, deque())
+        window = self._settings.upload_window_seconds
+        while entries and entries[0][0] + window <= now:
+            entries.popleft()
+        return entries
+
+    def used(self, key: str) -> int:
+        """Return the bytes counted in the current window."""
+        return sum(size for _, size in self._window(key, self._clock()))
+
+    def reserve(self, key: str, size: int) -> tuple[float, int] | int:
+        """Count ``size`` bytes, or return the whole seconds to wait (an int).
+
+        The returned reservation can be given back with `release` when the
+        bytes were not stored after all.
+        """
+        budget = self._settings.upload_budget_bytes
+        now = self._clock()
+        entries = self._window(key, now)
+        used = sum(spent for _, spent in entries)
+        if not budget or used + size <= budget:
+            entry = (now, size)
+            entries.append(entry)
+            return entry
+        window = self._settings.upload_window_seconds
+        if size > budget:
+            return max(1, math.ceil(window))
+        excess, freed = used + size - budget, 0
+        for at, spent in entries:
+            freed += spent
+            if freed >= excess:
+                return max(1, math.ceil(at + window - now))
+        return max(1, math.ceil(window))  # not reached: the loop frees enough
+
+    def release(self, key: str, entry: tuple[float, int]) -> None:
+        """Give back a reservation whose bytes were not stored."""
+        entries = self._spent.get(key)
+        if entries is not None and entry in entries:
+            entries.remove(entry)
+
+    def reset(self) -> None:
+        """Forget every counted byte."""
+        self._spent.clear()
 
 
 class MailStore:
@@ -307,10 +396,12 @@ class MailStore:
         is_inline: bool,
         content_id: str | None,
         expires_at: datetime,
+        client_id: str,
     ) -> UploadSession:
         """Open an upload session for one attachment of a draft."""
         session_id = secrets.token_urlsafe(24)
         session = UploadSession(
+            client_id=client_id,
             draft=draft,
             name=name,
             size=size,
@@ -363,21 +454,30 @@ class EmulatorState:
     directory: Directory
     schemas: GraphSchemas
     store: MailStore
-    token_lifetime: int
-    max_concurrency: InitVar[int]
+    settings: Settings
     tokens: TokenIssuer = field(default_factory=TokenIssuer)
     faults: FaultBook = field(default_factory=FaultBook)
     stats: Stats = field(default_factory=Stats)
+    signins: SignInStore = field(default_factory=SignInStore)
     #: Accepted token audiences (normalised ``https://host:port``), set on start.
     audiences: frozenset[str] = frozenset()
     in_flight: InFlight = field(init=False)
+    upload_budget: UploadBudget = field(init=False)
 
-    def __post_init__(self, max_concurrency: int) -> None:
-        """Create the concurrency counter."""
-        self.in_flight = InFlight(self.stats, max_concurrency)
+    def __post_init__(self) -> None:
+        """Create the counters that read the settings."""
+        self.in_flight = InFlight(self.stats, self.settings)
+        self.upload_budget = UploadBudget(self.settings)
+
+    @property
+    def token_lifetime(self) -> int:
+        """Return the lifetime of new access tokens in seconds."""
+        return self.settings.token_lifetime
 
     def reset(self) -> None:
-        """Forget messages, drafts, uploads, faults and statistics."""
+        """Forget messages, drafts, uploads, faults, sign-ins and statistics."""
         self.store.reset()
         self.faults.clear()
         self.stats.reset()
+        self.signins.reset()
+        self.upload_budget.reset()

@@ -1,9 +1,18 @@
 """The pre-authenticated upload URLs of attachment upload sessions.
 
-``PUT`` sends one chunk (``Content-Range: bytes S-E/TOTAL``, inclusive), ``GET``
-tells where to resume and ``DELETE`` cancels. The URL's ``authtoken`` authorises
-the request; a request that also carries an ``Authorization`` header is refused,
-as Outlook refuses it. Chunks are written to a file as they arrive.
+As ``concepts/outlook-large-attachments.md`` documents them: ``PUT`` sends one
+chunk (``Content-Range: bytes S-E/TOTAL``, inclusive; 200 with
+``nextExpectedRanges: ["N"]`` and the expiration, 201 for the last one) and
+``DELETE`` cancels (204). The URL's ``authtoken`` authorises the request; a
+request that also carries an ``Authorization`` header is refused.
+
+Outlook documents nothing else, so by default the emulator refuses the rest:
+``GET`` (OneDrive's status request) answers 405 unless ``allow_upload_status``
+is set, and chunk error bodies carry no ``nextExpectedRanges`` unless the
+``chunk_ranges`` fault asks for it. Upload requests count against the
+concurrency limit and upload byte budget of the app that created the session
+(``concepts/throttling-limits.md``, Outlook service limits). Chunks are written
+to a file as they arrive; a refused chunk stores nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from .common import (
+    TARGET,
     Endpoint,
     GraphError,
     Operation,
@@ -25,6 +35,7 @@ from .common import (
     read_limited,
     utc_now,
 )
+from .faults import FaultKind
 from .state import EmulatorState, StoredAttachment, UploadSession
 
 MAX_CHUNK_SIZE = 4 * 1024 * 1024
@@ -41,6 +52,7 @@ class UploadApi:
 
     def __init__(self, state: EmulatorState) -> None:
         """Serve the upload sessions of ``state.store``."""
+        self._state = state
         self._store = state.store
 
     def endpoints(self) -> list[Endpoint]:
@@ -62,11 +74,15 @@ class UploadApi:
             session.digest.update(data)
             session.received += len(data)
             if session.received < session.size:
+                expires = iso(session.expires_at)
                 return web.json_response(
                     {
                         "@odata.context": f"{base_url(request)}/v1.0/$metadata"
                         "#microsoft.graph.uploadSession",
-                        "expirationDateTime": iso(session.expires_at),
+                        # The docs show Outlook's PascalCase member; the
+                        # uploadSession resource spells it camelCase.
+                        "ExpirationDateTime": expires,
+                        "expirationDateTime": expires,
                         "nextExpectedRanges": session.next_expected_ranges,
                     }
                 )
@@ -79,7 +95,17 @@ class UploadApi:
         return web.Response(status=201, headers={"Location": location})
 
     async def status(self, request: web.Request) -> web.Response:
-        """Tell where the upload resumes."""
+        """Refuse ``GET`` (Outlook documents none), or tell where the upload resumes."""
+        if not self._state.settings.allow_upload_status:
+            raise GraphError(
+                405,
+                "ErrorInvalidRequest",
+                "The upload URL of an Outlook attachment session supports only PUT "
+                "(upload a byte range) and DELETE (cancel): Outlook documents no GET "
+                "status request. Resume from the nextExpectedRanges of the last "
+                "successful PUT.",
+                headers={"Allow": "PUT, DELETE"},
+            )
         session = self._session(request)
         return web.json_response(
             {
@@ -123,15 +149,15 @@ class UploadApi:
         return session
 
     async def _chunk(self, request: web.Request, session: UploadSession) -> bytes:
-        """Check the chunk's headers against the session and return its body."""
+        """Check the chunk's headers and the upload budget; return its body."""
+        target = request.get(TARGET)
 
         def refuse(status: int, code: str, message: str) -> GraphError:
-            return GraphError(
-                status,
-                code,
-                message,
-                extra={"nextExpectedRanges": session.next_expected_ranges},
+            ranges = self._state.faults.take(
+                Operation.UPLOAD_CHUNK, {FaultKind.CHUNK_RANGES}, target
             )
+            extra = {"nextExpectedRanges": session.next_expected_ranges}
+            return GraphError(status, code, message, extra=extra if ranges else None)
 
         header = request.headers.get("Content-Range", "")
         found = _CONTENT_RANGE.fullmatch(header.strip())
@@ -179,8 +205,29 @@ class UploadApi:
                 f"Content-Length {length} does not match the {end - start + 1} bytes "
                 f"of Content-Range {start}-{end}.",
             )
-        data = await read_limited(request, MAX_CHUNK_SIZE)
+        budget = self._state.upload_budget
+        key = self._state.settings.throttle_key(
+            session.client_id, session.draft.mailbox.object_id
+        )
+        reservation = budget.reserve(key, length)
+        if isinstance(reservation, int):
+            settings = self._state.settings
+            raise GraphError(
+                429,
+                "ApplicationThrottled",
+                "Application is over its upload limit: "
+                f"{budget.used(key)} bytes were uploaded in the last "
+                f"{settings.upload_window_seconds:g} s and the limit is "
+                f"{settings.upload_budget_bytes} bytes.",
+                headers={"Retry-After": str(reservation)},
+            )
+        try:
+            data = await read_limited(request, MAX_CHUNK_SIZE)
+        except BaseException:
+            budget.release(key, reservation)
+            raise
         if data is None or len(data) != length:
+            budget.release(key, reservation)
             raise refuse(400, "ErrorInvalidRequest", "The chunk body is incomplete.")
         return data
 

@@ -10,6 +10,8 @@ import pytest
 
 from emulator import Emulator
 
+from .helpers import get_token
+
 
 @pytest.fixture(autouse=True)
 def _loopback_sockets(socket_enabled: None) -> None:
@@ -35,3 +37,20 @@ async def session(emulator: Emulator) -> AsyncIterator[aiohttp.ClientSession]:
         base_url=emulator.url, connector=connector
     ) as client:
         yield client
+
+
+@pytest.fixture
+async def auth(session: aiohttp.ClientSession, emulator: Emulator) -> dict[str, str]:
+    """Return the Authorization header of an app-only token of the default app."""
+    return {"Authorization": f"Bearer {await get_token(session, emulator)}"}
+
+
+@pytest.fixture
+def msal_trusts_verify(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make MSAL's ``verify=`` count.
+
+    requests lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` override a session's
+    ``verify`` (psf/requests#3829), and MSAL sets ``verify`` on its session.
+    """
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
