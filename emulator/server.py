@@ -212,7 +212,11 @@ class Emulator:
         if self._runner is not None:
             raise RuntimeError("the emulator is already running")
         await asyncio.to_thread(self._prepare_files, host)
-        runner = web.AppRunner(self._build_app(), shutdown_timeout=2.0)
+        # A handler that answered before reading a body (a fault on an upload
+        # chunk) would linger to drain it; end it when the client goes.
+        runner = web.AppRunner(
+            self._build_app(), shutdown_timeout=2.0, handler_cancellation=True
+        )
         await runner.setup()
         site = web.TCPSite(
             runner, host, port, ssl_context=server_ssl_context(self._tls)
