@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 import json
 from pathlib import Path
 import re
@@ -25,6 +25,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from yarl import URL
 
 from custom_components.o365.const import (
+    AUTH_APP,
+    CONF_AUTH_TYPE,
     CONF_CLIENT_ID,
     CONF_CLIENT_SECRET,
     CONF_CLOUD,
@@ -42,10 +44,22 @@ GRAPH = "https://graph.microsoft.com/v1.0"
 UNIQUE_ID = f"{TENANT_ID}:{MAILBOX}"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 40 + b"\xff\xd9"
 
+#: Authorities that are not one tenant (they keep their name in endpoints).
+AUTHORITIES = ("consumers", "organizations", "common")
+#: A signed-in personal account (Outlook.com) and its app registration.
+PERSONAL = "casey@outlook.com"
+PUBLIC_CLIENT_ID = "4b7c2a90-1e5d-4f3a-8c6b-9d0e1f2a3b4c"
+CONSUMER_TID = "9188040d-6c67-4c5b-b112-36a304b66dad"
+PERSONAL_OID = "00000000-0000-0000-6a1b-2c3d4e5f6a7b"
+ME = f"{GRAPH}/me"
+
 #: Lines the fault-injection suite reports at the end of the run.
 FAULT_REPORT: list[str] = []
+#: Lines the property-based boundary tests report (inputs per boundary).
+BOUNDARY_REPORT: list[str] = []
 
 ENTRY_DATA = {
+    CONF_AUTH_TYPE: AUTH_APP,
     CONF_SOURCE: MAILBOX,
     CONF_TENANT_ID: TENANT_ID,
     CONF_CLIENT_ID: CLIENT_ID,
@@ -93,7 +107,13 @@ class GraphMock:
     # -- Entra ID -------------------------------------------------------------
 
     def openid(self, tenant: str = TENANT_ID, *, status: int = 200) -> None:
+        """Mock the authority's OpenID configuration.
+
+        A tenant's domain answers with its GUID's endpoints, as Entra does;
+        the multi-tenant authorities keep their own name.
+        """
         url = f"{LOGIN}/{tenant}/v2.0/.well-known/openid-configuration"
+        realm = tenant if tenant in AUTHORITIES else TENANT_ID
         if status != 200:
             self.mocked.get(
                 url,
@@ -105,9 +125,10 @@ class GraphMock:
         self.mocked.get(
             url,
             payload={
-                "issuer": f"{LOGIN}/{TENANT_ID}/v2.0",
-                "authorization_endpoint": f"{LOGIN}/{TENANT_ID}/oauth2/v2.0/authorize",
-                "token_endpoint": f"{LOGIN}/{TENANT_ID}/oauth2/v2.0/token",
+                "issuer": f"{LOGIN}/{realm}/v2.0",
+                "authorization_endpoint": f"{LOGIN}/{realm}/oauth2/v2.0/authorize",
+                "token_endpoint": f"{LOGIN}/{realm}/oauth2/v2.0/token",
+                "device_authorization_endpoint": f"{LOGIN}/{realm}/oauth2/v2.0/devicecode",
             },
             repeat=True,
         )
@@ -157,9 +178,41 @@ class GraphMock:
         self.mocked.post(url, callback=issue, repeat=repeat)
 
     def sign_in(self, **token: Any) -> None:
-        """Mock a working tenant and token endpoint."""
+        """Mock a working tenant and token endpoint.
+
+        The app may not read its own registration (no Application.Read.All),
+        as most apps: the credential's expiry check gets a 403.
+        """
         self.openid()
         self.token(**token)
+        self.application(status=403, code="Authorization_RequestDenied")
+
+    def application(
+        self,
+        *,
+        status: int = 200,
+        code: str | None = None,
+        secrets: Iterable[tuple[str | None, str]] = (),
+        client_id: str = CLIENT_ID,
+    ) -> None:
+        """Mock ``GET /applications(appId=...)``: (hint, endDateTime) per secret."""
+        url = URL(
+            f"{GRAPH}/applications(appId='{client_id}')", encoded=True
+        ).with_query({"$select": "passwordCredentials,keyCredentials"})
+        self.graph(
+            "GET",
+            url,
+            status=status,
+            code=code,
+            payload={
+                "appId": client_id,
+                "passwordCredentials": [
+                    {"hint": hint, "endDateTime": end, "keyId": str(uuid.uuid4())}
+                    for hint, end in secrets
+                ],
+                "keyCredentials": [],
+            },
+        )
 
     # -- Graph ----------------------------------------------------------------
 
@@ -244,11 +297,49 @@ class GraphMock:
         ]
 
 
+async def set_up(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Add a config entry and set it up."""
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def alert(hass: HomeAssistant, subject: str, **data: Any) -> None:
+    """Call notify.o365 with an HTML body and ``data``."""
+    call: dict[str, Any] = {"title": subject, "message": "<p>Alert</p>"}
+    if data:
+        call["data"] = data
+    await hass.services.async_call("notify", "o365", call, blocking=True)
+
+
+async def eventually(
+    hass: HomeAssistant, done: Callable[[], bool], timeout: float = 10
+) -> None:
+    """Wait until background work (the outbox's delivery task) gets there.
+
+    The outbox delivers from a background task that async_block_till_done
+    does not wait for, so a fixed number of event-loop turns is not enough.
+    """
+    async with asyncio.timeout(timeout):
+        while not done():
+            await hass.async_block_till_done()
+            await asyncio.sleep(0.01)
+
+
+def refreshes(delegated: DelegatedEntra) -> list[dict[str, list[str]]]:
+    """Return the refresh-token grants Entra received."""
+    return [g for g in delegated.grants if g["grant_type"] == ["refresh_token"]]
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print what the fault-injection suite saw (deliveries, duplicates)."""
     if FAULT_REPORT:
         terminalreporter.section("fault injection: every alert delivered or dropped")
         for line in FAULT_REPORT:
+            terminalreporter.write_line(line)
+    if BOUNDARY_REPORT:
+        terminalreporter.section("input boundaries: generated inputs, none crashed")
+        for line in BOUNDARY_REPORT:
             terminalreporter.write_line(line)
 
 
@@ -280,6 +371,7 @@ def instant_retries(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         await asyncio.sleep(0)
 
     monkeypatch.setattr("custom_components.o365.connection.RETRY_SLEEP", no_wait)
+    monkeypatch.setattr("custom_components.o365.config_flow.SIGN_IN_SLEEP", no_wait)
     return waits
 
 
@@ -341,3 +433,235 @@ def files(hass: HomeAssistant, tmp_path: Path) -> Path:
     hass.config.allowlist_external_dirs = {str(folder)}
     hass.config.allowlist_external_urls = {"https://files.example.com/public/"}
     return folder
+
+
+def scope_names_of(scope: str) -> list[str]:
+    """Return the permission names of a scope string (no OpenID scopes)."""
+    return [
+        item.rsplit("/", 1)[-1]
+        for item in scope.split()
+        if item not in ("openid", "profile", "offline_access")
+    ]
+
+
+def b64url_json(value: Any) -> str:
+    return b64url(json.dumps(value).encode())
+
+
+class DelegatedEntra:
+    """Entra's token endpoint for a signed-in account, on aioresponses.
+
+    It runs the device authorization grant (pending, slow down, declined,
+    expired) and refresh-token rotation: every refresh answers a new
+    refresh token and the used one stops working, so a client that does
+    not persist rotations fails. ``refused`` makes the next grants answer
+    ``invalid_grant`` with that AADSTS code.
+    """
+
+    def __init__(
+        self,
+        graph_mock: GraphMock,
+        *,
+        tenant: str = "consumers",
+        client_id: str = PUBLIC_CLIENT_ID,
+        user: str = PERSONAL,
+        tid: str = CONSUMER_TID,
+    ) -> None:
+        self.graph_mock = graph_mock
+        self.tenant = tenant
+        self.client_id = client_id
+        self.user = user
+        self.tid = tid
+        #: What the device-code polls answer, in order; then success.
+        self.polls: list[str] = []
+        self.device_error: dict[str, Any] | None = None
+        self.valid_refresh_tokens: set[str] = set()
+        self.issued_refresh_tokens: list[str] = []
+        self.access_tokens: list[str] = []
+        self.refused: int | None = None
+        #: Delegated permissions the person consented to (None: all).
+        self.consented: set[str] | None = None
+        self.device_scope = ""
+        self.grants: list[dict[str, list[str]]] = []
+        graph_mock.openid(tenant)
+        base = f"{LOGIN}/{tenant if tenant in AUTHORITIES else TENANT_ID}/oauth2/v2.0"
+        graph_mock.mocked.post(
+            f"{base}/devicecode", callback=self._devicecode, repeat=True
+        )
+        graph_mock.mocked.post(f"{base}/token", callback=self._token, repeat=True)
+
+    def _devicecode(self, url: URL, **kwargs: Any) -> CallbackResult:
+        form = parse_qs(kwargs["data"].decode(), keep_blank_values=True)
+        self.device_scope = form["scope"][0]
+        if self.device_error is not None:
+            return CallbackResult(status=400, payload=self.device_error)
+        return CallbackResult(
+            payload={
+                "device_code": "device-code-1",
+                "user_code": "HA7K2QW9Z",
+                "verification_uri": "https://microsoft.com/devicelogin",
+                "expires_in": 900,
+                "interval": 5,
+                "message": "To sign in, use a web browser to open the page "
+                "https://microsoft.com/devicelogin and enter the code HA7K2QW9Z.",
+            }
+        )
+
+    def _error(self, error: str, code: int) -> CallbackResult:
+        return CallbackResult(
+            status=400,
+            payload={
+                "error": error,
+                "error_description": f"AADSTS{code}: {error}.",
+                "error_codes": [code],
+            },
+        )
+
+    def _token(self, url: URL, **kwargs: Any) -> CallbackResult:
+        form = parse_qs(kwargs["data"].decode(), keep_blank_values=True)
+        self.grants.append(form)
+        grant = form["grant_type"][0]
+        if self.refused is not None:
+            return self._error("invalid_grant", self.refused)
+        if grant == "urn:ietf:params:oauth:grant-type:device_code":
+            if self.polls:
+                answer = self.polls.pop(0)
+                codes = {
+                    "authorization_pending": 70016,
+                    "slow_down": 70016,
+                    "authorization_declined": 70019,
+                    "expired_token": 70019,
+                    "invalid_client": 7000218,
+                }
+                return self._error(answer, codes.get(answer, 0))
+        elif grant == "refresh_token":
+            wanted = set(scope_names_of(form["scope"][0]))
+            if self.consented is not None and not wanted <= self.consented:
+                return self._error("invalid_grant", 65001)
+            given = form["refresh_token"][0]
+            if given not in self.valid_refresh_tokens:
+                return self._error("invalid_grant", 70008)
+            self.valid_refresh_tokens.discard(given)
+        else:
+            return self._error("unsupported_grant_type", 70003)
+        scope = form["scope"][0] if "scope" in form else self.device_scope
+        return CallbackResult(payload=self._tokens(scope))
+
+    def _tokens(self, scope: str) -> dict[str, Any]:
+        refresh = f"refresh-{uuid.uuid4().hex}"
+        self.valid_refresh_tokens.add(refresh)
+        self.issued_refresh_tokens.append(refresh)
+        access = f"delegated-{uuid.uuid4().hex}"
+        self.access_tokens.append(access)
+        now = int(time.time())
+        id_token = ".".join(
+            (
+                b64url_json({"alg": "none", "typ": "JWT"}),
+                b64url_json(
+                    {
+                        "aud": self.client_id,
+                        "iss": f"{LOGIN}/{self.tid}/v2.0",
+                        "iat": now,
+                        "nbf": now,
+                        "exp": now + 3600,
+                        "oid": PERSONAL_OID,
+                        "sub": "subject",
+                        "tid": self.tid,
+                        "preferred_username": self.user,
+                        "name": "Casey",
+                        "ver": "2.0",
+                    }
+                ),
+                "",
+            )
+        )
+        granted = " ".join(scope_names_of(scope))
+        return {
+            "token_type": "Bearer",
+            "scope": granted,
+            "expires_in": 3599,
+            "ext_expires_in": 3599,
+            # Delegated access tokens are not for the client to read.
+            "access_token": access,
+            "refresh_token": refresh,
+            "id_token": id_token,
+            "client_info": b64url_json({"uid": PERSONAL_OID, "utid": self.tid}),
+        }
+
+    def me(
+        self, *, mail: str | None = None, status: int = 200, code: str | None = None
+    ) -> None:
+        """Mock ``GET /me`` (Graph leaves ``mail`` empty for many personal accounts)."""
+        self.graph_mock.graph(
+            "GET",
+            URL(ME).with_query({"$select": "id,mail,userPrincipalName,displayName"}),
+            status=status,
+            code=code,
+            payload={
+                "id": PERSONAL_OID,
+                "mail": mail,
+                "userPrincipalName": self.user,
+                "displayName": "Casey",
+            },
+        )
+
+    def send_mail(self, *, status: int = 202, code: str | None = None) -> None:
+        self.graph_mock.graph("POST", f"{ME}/sendMail", status=status, code=code)
+
+    def sent(self) -> list[dict[str, Any]]:
+        return [
+            json.loads(kw["data"])
+            for _, kw in self.graph_mock.calls("POST", "/me/sendMail")
+        ]
+
+    def cache(self) -> str:
+        """Return a token cache as a completed sign-in leaves it (for entries)."""
+        import msal
+
+        cache = msal.SerializableTokenCache()
+        response = self._tokens(
+            "https://graph.microsoft.com/Mail.Send openid profile offline_access"
+        )
+        cache.add(
+            {
+                "client_id": self.client_id,
+                "scope": ["https://graph.microsoft.com/Mail.Send"],
+                "token_endpoint": f"{LOGIN}/{self.tenant}/oauth2/v2.0/token",
+                "response": response,
+                "params": {},
+                "data": {},
+                "environment": "login.microsoftonline.com",
+            }
+        )
+        return cache.serialize()
+
+
+@pytest.fixture
+def delegated(graph_mock: GraphMock) -> DelegatedEntra:
+    """A personal account's Entra endpoints (consumers authority)."""
+    return DelegatedEntra(graph_mock)
+
+
+def signed_in_entry(delegated: DelegatedEntra, **data: Any) -> MockConfigEntry:
+    """Return the config entry of a signed-in personal account."""
+    from custom_components.o365.const import (
+        AUTH_SIGN_IN,
+        CONF_LARGE_ATTACHMENTS,
+        CONF_TOKEN_CACHE,
+    )
+
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=delegated.user,
+        unique_id=f"{delegated.tid}:{delegated.user}",
+        data={
+            CONF_AUTH_TYPE: AUTH_SIGN_IN,
+            CONF_CLIENT_ID: delegated.client_id,
+            CONF_TENANT_ID: delegated.tenant,
+            CONF_CLOUD: "global",
+            CONF_LARGE_ATTACHMENTS: False,
+            CONF_SOURCE: delegated.user,
+            CONF_TOKEN_CACHE: delegated.cache(),
+            **data,
+        },
+    )

@@ -10,6 +10,7 @@ import time
 import aiohttp
 from aioresponses import aioresponses
 from homeassistant import loader
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
@@ -395,3 +396,75 @@ async def test_message_whose_files_vanished_is_dropped(
     await hass.async_block_till_done()
     await until(lambda: bool(dropped))
     assert dropped[0].data["reason"].startswith("unreadable")
+
+
+async def test_full_mailbox_keeps_alerts_and_says_so(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """ErrorQuotaExceeded: the mailbox must be emptied; alerts wait meanwhile."""
+    graph_mock.sign_in()
+    graph_mock.send_mail(status=403, code="ErrorQuotaExceeded", repeat=False)
+    graph_mock.send_mail(status=403, code="ErrorQuotaExceeded", repeat=False)
+    graph_mock.send_mail()
+    queued = async_capture_events(hass, EVENT_MESSAGE_QUEUED)
+    sent = async_capture_events(hass, EVENT_MESSAGE_SENT)
+    config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    await alert(hass, "mailbox full")
+    assert [e.data["reason"] for e in queued] == ["ErrorQuotaExceeded"]
+    issue = issue_registry.async_get_issue(
+        DOMAIN, f"mailbox_full_{config_entry.entry_id}"
+    )
+    assert issue is not None
+    assert issue.translation_key == "mailbox_full"
+    await until(lambda: len(sent) == 1)
+    assert (
+        issue_registry.async_get_issue(DOMAIN, f"mailbox_full_{config_entry.entry_id}")
+        is None
+    )
+
+
+async def test_full_mailbox_without_the_outbox_raises_the_translated_error(
+    hass: HomeAssistant, graph_mock: GraphMock, config_entry: MockConfigEntry
+) -> None:
+    graph_mock.sign_in()
+    graph_mock.send_mail(status=403, code="ErrorQuotaExceeded")
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        config_entry, options={"queue_on_failure": False}
+    )
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    with pytest.raises(HomeAssistantError) as info:
+        await alert(hass, "mailbox full")
+    assert info.value.translation_key == "mailbox_full"
+    assert "Free space in the mailbox" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "key"),
+    [
+        ("unauthorized_client", 7000112, "app_disabled"),
+        ("invalid_grant", 53003, "conditional_access"),
+        ("invalid_resource", 500011, "wrong_cloud"),
+    ],
+)
+async def test_setup_refusals_name_the_problem(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
+    error: str,
+    code: int,
+    key: str,
+) -> None:
+    graph_mock.openid()
+    graph_mock.token(error=error, codes=[code])
+    config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.SETUP_ERROR
+    assert config_entry.error_reason_translation_key == key

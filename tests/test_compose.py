@@ -223,7 +223,15 @@ async def test_small_files_are_read_when_the_action_runs(
         message="m",
         attachments=(AttachmentSpec(path=str(small)), AttachmentSpec(path=str(big))),
     )
-    composition = await async_compose(hass, init_integration.runtime_data, request)
+    account = init_integration.runtime_data.account
+    composition = await async_compose(
+        hass,
+        request,
+        to=await account.async_default_recipients(),
+        save_to_sent_items=account.save_to_sent_items,
+        max_message_size=account.max_message_size,
+        mailbox=account.mailbox,
+    )
     small.write_bytes(b"a newer picture")
     door, clip = composition.message.attachments
     assert door.content == JPEG

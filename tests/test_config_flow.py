@@ -10,10 +10,12 @@ import aiohttp
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.translation import async_get_translations
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.o365.const import (
+    CONF_AUTH_TYPE,
     CONF_CLIENT_ID,
     CONF_CLIENT_SECRET,
     CONF_CLOUD,
@@ -26,6 +28,7 @@ from custom_components.o365.const import (
     CONF_SOURCE,
     CONF_TENANT_ID,
     DOMAIN,
+    REPO_URL,
 )
 
 from .conftest import (
@@ -41,7 +44,10 @@ from .conftest import (
 )
 
 OBJECT_ID = "3f2d3a9e-6c1b-4f7e-8d2a-1b2c3d4e5f60"
-USER_INPUT = {**ENTRY_DATA, CONF_SEND_TEST_EMAIL: False}
+USER_INPUT = {
+    **{k: v for k, v in ENTRY_DATA.items() if k != CONF_AUTH_TYPE},
+    CONF_SEND_TEST_EMAIL: False,
+}
 
 
 async def start(hass: HomeAssistant, step: str = "credentials") -> str:
@@ -50,7 +56,7 @@ async def start(hass: HomeAssistant, step: str = "credentials") -> str:
         DOMAIN, context={"source": SOURCE_USER}
     )
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["credentials", "apprise"]
+    assert result["menu_options"] == ["sign_in", "credentials", "apprise"]
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": step}
     )
@@ -120,7 +126,7 @@ async def test_test_email_goes_to_the_mailbox(
         ({CONF_SOURCE: "not a mailbox"}, CONF_SOURCE, "mailbox_not_found"),
         ({CONF_TENANT_ID: "no tenant"}, CONF_TENANT_ID, "invalid_tenant"),
         ({CONF_CLIENT_ID: "my-app"}, CONF_CLIENT_ID, "invalid_client_id"),
-        ({CONF_CLIENT_SECRET: ""}, CONF_CLIENT_SECRET, "invalid_client_secret"),
+        ({CONF_CLIENT_SECRET: ""}, "base", "secret_or_certificate"),
         (
             {CONF_CLIENT_SECRET: "d4c6f1c2-3b5a-4e7d-9f10-2a3b4c5d6e7f"},
             CONF_CLIENT_SECRET,
@@ -135,12 +141,18 @@ async def test_format_errors_before_any_request(
     field: str,
     key: str,
 ) -> None:
-    """Malformed fields are caught without contacting Microsoft."""
+    """Malformed fields are caught without contacting Microsoft; the error
+    reads, as the frontend renders it, with its help link."""
     flow_id = await start(hass)
     result = await submit(hass, flow_id, **changes)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {field: key}
     assert graph_mock.mocked.requests == {}
+    texts = await async_get_translations(hass, "en", "config", {DOMAIN})
+    shown = texts[f"component.{DOMAIN}.config.error.{key}"].format(
+        **result["description_placeholders"]
+    )
+    assert shown.endswith(f"Help: {REPO_URL}#{key}")
 
 
 @pytest.mark.parametrize(
@@ -169,7 +181,22 @@ async def test_format_errors_before_any_request(
         ({"roles": ()}, "base", "missing_mail_send"),
         ({"roles": ("Mail.ReadWrite",)}, "base", "missing_mail_send"),
         ({"exception": aiohttp.ClientConnectionError()}, "base", "cannot_connect"),
-        ({"error": "invalid_request", "codes": [12345]}, "base", "unknown"),
+        ({"error": "invalid_request", "codes": [12345]}, "base", "sign_in_refused"),
+        # The error field picks the family, codes refine it (Microsoft's advice).
+        ({"error": "invalid_request", "codes": [90013]}, "base", "sign_in_refused"),
+        (
+            {"error": "unauthorized_client", "codes": [7000112]},
+            CONF_CLIENT_ID,
+            "app_disabled",
+        ),
+        ({"error": "invalid_grant", "codes": [53003]}, "base", "conditional_access"),
+        ({"error": "invalid_resource", "codes": [500011]}, CONF_CLOUD, "wrong_cloud"),
+        (
+            {"error": "invalid_client", "codes": []},
+            CONF_CLIENT_SECRET,
+            "invalid_client_secret",
+        ),
+        ({"error": "temporarily_unavailable", "codes": []}, "base", "cannot_connect"),
     ],
 )
 async def test_token_errors(
@@ -389,7 +416,9 @@ async def test_apprise_percent_encoded_twice_is_decoded_once(
     [
         "https://example.com",
         "o365://only/three/parts",
-        f"o365://{MAILBOX}/{TENANT_ID}/{CLIENT_ID}/secret/not-an-address",
+        f"o365://{MAILBOX}/{TENANT_ID}/{CLIENT_ID}",
+        "o365://casey@outlook.com/not-a-client-id/refresh-token",
+        "o365://casey@outlook.com/x?mode=unknown",
     ],
 )
 async def test_apprise_invalid_url(
@@ -551,7 +580,7 @@ async def test_reconfigure_other_mailbox_aborts(
 ) -> None:
     result = await init_integration.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {**ENTRY_DATA, CONF_SOURCE: "ops@contoso.com"}
+        result["flow_id"], {**USER_INPUT, CONF_SOURCE: "ops@contoso.com"}
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "account_mismatch"
@@ -563,7 +592,7 @@ async def test_reconfigure_error_keeps_form(
 ) -> None:
     result = await init_integration.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {**ENTRY_DATA, CONF_CLIENT_ID: "nope"}
+        result["flow_id"], {**USER_INPUT, CONF_CLIENT_ID: "nope"}
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_CLIENT_ID: "invalid_client_id"}
@@ -601,3 +630,41 @@ async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -
         CONF_MAX_MESSAGE_SIZE_MB: 100,
         CONF_OUTBOX_MAX_AGE_HOURS: 48,
     }
+
+
+async def test_unreadable_token_is_not_refused(
+    hass: HomeAssistant, graph_mock: GraphMock
+) -> None:
+    """Microsoft: clients must not depend on reading access tokens. An opaque
+    one is accepted, and the entry says the first send proves the permission."""
+    graph_mock.openid()
+    graph_mock.mocked.post(
+        f"{LOGIN}/{TENANT_ID}/oauth2/v2.0/token",
+        payload={"access_token": "opaque-or-encrypted", "expires_in": 3599},
+        repeat=True,
+    )
+    flow_id = await start(hass)
+    with patch("custom_components.o365.async_setup_entry", return_value=True):
+        result = await submit(hass, flow_id)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["description"] == "permission_unverified"
+    # The tenant GUID came from the authority's configuration instead.
+    assert result["result"].unique_id == UNIQUE_ID
+
+
+async def test_unreadable_token_with_test_email_is_proven(
+    hass: HomeAssistant, graph_mock: GraphMock
+) -> None:
+    graph_mock.openid()
+    graph_mock.mocked.post(
+        f"{LOGIN}/{TENANT_ID}/oauth2/v2.0/token",
+        payload={"access_token": "opaque-or-encrypted", "expires_in": 3599},
+        repeat=True,
+    )
+    graph_mock.send_mail()
+    flow_id = await start(hass)
+    with patch("custom_components.o365.async_setup_entry", return_value=True):
+        result = await submit(hass, flow_id, send_test_email=True)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["description"] is None
+    assert len(graph_mock.sent()) == 1

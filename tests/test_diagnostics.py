@@ -43,7 +43,7 @@ async def test_diagnostics_tell_the_story_without_secrets(
         await hass.services.async_call(
             "notify", "o365", {"message": "m", "title": subject}, blocking=True
         )
-    token = config_entry.runtime_data.connection.tokens.token
+    token = config_entry.runtime_data.account.connection.tokens.token
     assert token is not None
 
     diagnostics = await get_diagnostics_for_config_entry(
@@ -55,7 +55,7 @@ async def test_diagnostics_tell_the_story_without_secrets(
     assert diagnostics["entry"]["data"]["client_secret"] == "**REDACTED**"
     assert diagnostics["entry"]["data"]["source"] == MAILBOX
     assert diagnostics["token"]["tenant_id"] == TENANT_ID
-    assert diagnostics["token"]["roles"] == ["Mail.Send"]
+    assert diagnostics["token"]["permissions"] == ["Mail.Send"]
     assert diagnostics["counters"]["sent"] == 1
     assert diagnostics["counters"]["queued"] == 1
     assert diagnostics["counters"]["retried"] == 3

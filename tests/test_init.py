@@ -22,7 +22,7 @@ async def test_setup_and_unload(
     hass: HomeAssistant, graph_mock: GraphMock, init_integration: MockConfigEntry
 ) -> None:
     assert init_integration.state is ConfigEntryState.LOADED
-    account = init_integration.runtime_data
+    account = init_integration.runtime_data.account
     assert account.mailbox == MAILBOX
     # MSAL ran in an executor thread, never on the event loop.
     assert account.connection.tokens.last_thread not in (
@@ -37,10 +37,12 @@ async def test_fifty_sends_one_token(
     hass: HomeAssistant, graph_mock: GraphMock, init_integration: MockConfigEntry
 ) -> None:
     """The token is cached: 50 sends cost one token request."""
-    client = init_integration.runtime_data.connection.client
+    connection = init_integration.runtime_data.account.connection
+    assert connection is not None
+    client = connection.client
     message = Message("s", "b", to=(EmailAddress("ops@contoso.com"),))
     for _ in range(50):
-        await client.send_mail(MAILBOX, message)
+        await client.send_mail(connection.mailbox, message)
     assert len(graph_mock.sent()) == 50
     assert len(graph_mock.token_requests()) == 1
 

@@ -24,10 +24,19 @@ from custom_components.o365.const import (
     CONF_SOURCE,
     DOMAIN,
     EVENT_MESSAGE_SENT,
+    REPO_URL,
 )
 from emulator.schemas import GraphSchemas
 
-from .conftest import ENTRY_DATA, JPEG, MAILBOX, TENANT_ID, GraphMock, users_url
+from .conftest import (
+    ENTRY_DATA,
+    JPEG,
+    MAILBOX,
+    TENANT_ID,
+    GraphMock,
+    set_up,
+    users_url,
+)
 
 SCHEMAS = GraphSchemas.load()
 
@@ -233,6 +242,25 @@ async def test_local_file_attachment(
     assert base64.b64decode(report["contentBytes"]) == b"%PDF-1.7 report"
     assert copy["name"] == "copy.bin"
     assert copy["contentType"] == "application/octet-stream"
+
+
+async def test_smtp_filename_is_the_name(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    init_integration: MockConfigEntry,
+    files: Path,
+) -> None:
+    """Core smtp's send_message (2026.8) calls an attachment's name filename."""
+    await notify(
+        hass,
+        message="Report attached",
+        data={
+            "attachments": [{"path": str(files / "report.pdf"), "filename": "week.pdf"}]
+        },
+    )
+    (report,) = only_sent(graph_mock)["message"]["attachments"]
+    assert report["name"] == "week.pdf"
+    assert report["contentType"] == "application/pdf"
 
 
 async def test_inline_file_with_content_id(
@@ -455,7 +483,7 @@ async def test_large_url_download_is_spooled_and_removed(
         ({"cameras": "light.kitchen"}, "cameras"),
         ({"attachments": ["ftp://x/y"]}, "only local paths and http(s) URLs"),
         ({"attachments": [{"name": "x"}]}, "needs one of path, url"),
-        ({"attachments": [{"url": "file:///etc/passwd"}]}, "only local paths"),
+        ({"attachments": [{"url": "file:///etc/passwd"}]}, "is not an http(s) URL"),
         ({"attachments": [42]}, "a path, a URL or a mapping"),
     ],
 )
@@ -672,7 +700,8 @@ async def test_attachment_over_150_mb_is_refused_before_sending(
         await notify(hass, message="x", data={"attachments": [str(huge)]})
     assert info.value.translation_key == "attachment_too_large"
     assert "recording.mp4" in str(info.value)
-    assert "157286400" in str(info.value)
+    # "150 MB" read strictly: 150,000,000 bytes.
+    assert "150000000" in str(info.value)
     assert graph_mock.calls("POST", "/users/") == []
 
 
@@ -708,3 +737,42 @@ async def test_large_attachment_without_mail_readwrite(
         await notify(hass, message="x", data={"attachments": [str(files / "clip.mp4")]})
     assert info.value.translation_key == "missing_mail_readwrite"
     assert "Mail.ReadWrite" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"attachments": ["/etc/hostname"]}, "path_not_allowed"),
+        ({"attachments": ["{files}/missing.jpg"]}, "file_not_found"),
+        (
+            {"attachments": [{"url": "https://evil.example.net/x.jpg"}]},
+            "url_not_allowed",
+        ),
+        ({"attachments": ["https://files.example.com/public/gone.jpg"]}, "url_failed"),
+        ({"account": "nobody@contoso.com"}, "unknown_account"),
+        ({"importance": "urgent"}, "invalid_data"),
+        ({}, "invalid_recipients"),
+    ],
+)
+async def test_error_texts_end_in_their_help_link(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
+    files: Path,
+    data: dict[str, Any],
+    key: str,
+) -> None:
+    """Each error names its README entry: the link is a placeholder (hassfest
+    refuses URLs in strings), so every raise must fill it in."""
+    graph_mock.mocked.get("https://files.example.com/public/gone.jpg", status=404)
+    graph_mock.sign_in()
+    graph_mock.send_mail(status=400, code="ErrorInvalidRecipients")
+    await set_up(hass, config_entry)
+    if "attachments" in data and isinstance(data["attachments"][0], str):
+        data = {"attachments": [data["attachments"][0].format(files=files)]}
+    with pytest.raises(HomeAssistantError) as info:
+        await notify(hass, message="x", data=data)
+    assert info.value.translation_key == key
+    message = str(info.value)
+    assert message.endswith(f"Help: {REPO_URL}#{key}"), message
+    assert "{" not in message

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 import json
 from pathlib import Path
 import re
 import string
 from typing import Any
 
+import hass_frontend
+import homeassistant
+from homeassistant.helpers import config_validation as cv
 from PIL import Image
 import pytest
+import voluptuous as vol
 import yaml
 
 from custom_components.o365.const import REPO_URL
@@ -178,23 +183,40 @@ def test_every_key_in_the_code_is_translated() -> None:
 def test_readme_documents_every_error_key() -> None:
     """Every error key has a troubleshooting entry; the messages link to it."""
     anchors = set(re.findall(r'<a id="([a-z_]+)"></a>', README))
-    errors = set(STRINGS["config"]["error"]) | set(STRINGS["exceptions"])
+    errors = set(STRINGS["config"]["error"])
+    errors |= {
+        key for key in STRINGS["exceptions"] if not key.startswith("test_email_")
+    }
     errors |= set(STRINGS["issues"]) - {"secret_invalid", "missing_consent"}
     errors |= {"account_mismatch"}
     assert errors - anchors == set()
     for text in leaves(STRINGS).values():
-        for anchor in re.findall(re.escape(REPO_URL) + r"#([a-z_]+)", text):
+        for anchor in re.findall(r"\{docs_url\}#([a-z_]+)", text):
             assert anchor in anchors, anchor
     for key, message in leaves(STRINGS["config"]["error"]).items():
-        assert f"{REPO_URL}#{key}" in message, key
+        assert message.endswith(f"Help: {{docs_url}}#{key}"), key
     for key, value in STRINGS["exceptions"].items():
-        assert f"{REPO_URL}#{key}" in value["message"], key
+        if key.startswith("test_email_"):
+            continue  # the test button's notification texts, not errors
+        assert value["message"].endswith(f"Help: {{docs_url}}#{key}"), key
 
 
 def test_readme_names_the_two_commands() -> None:
     assert "scripts/develop" in README
     assert "scripts/test" in README
-    assert "bash scripts/setup\nbash scripts/test" in (ROOT / ".ci" / "run").read_text()
+    # Both lanes: Home Assistant 2025.4 (.venv) and the newest (.venv-newest).
+    assert "scripts/setup --newest" in README
+    assert "scripts/test --newest" in README
+    ci = (ROOT / ".ci" / "run").read_text()
+    steps = [
+        "bash scripts/setup\n",
+        "bash scripts/test ",
+        "bash scripts/setup --newest\n",
+        "bash scripts/test --newest ",
+    ]
+    where = [ci.find(step) for step in steps]
+    assert -1 not in where, where
+    assert where == sorted(where)
 
 
 def test_quality_scale_self_audit() -> None:
@@ -250,3 +272,396 @@ def test_vendored_schema_matches_shared_copy() -> None:
         pytest.skip("the shared folder is not next to this checkout")
     vendored = ROOT / "emulator" / "graph_schemas.json"
     assert json.loads(vendored.read_text()) == json.loads(shared.read_text())
+
+
+# -- Home Assistant's own validators, offline ---------------------------------
+#
+# hassfest (script/hassfest/translations.py in home-assistant/core, which the
+# hassfest action runs on custom integrations) validates strings.json and
+# translations/en.json with a voluptuous schema. The same rules, written here
+# against the installed Home Assistant's config_validation, for every language:
+# - no HTML (cv.string_with_no_html: anything like "<a" ... ">" is HTML);
+# - placeholders are identifiers, never inside single quotes, and none in
+#   entity states, state attributes and units;
+# - a [%key:...%] reference is the whole string, and resolves to a string that
+#   is not itself a reference;
+# - no leading or trailing spaces;
+# - keys: translation keys are lower-case letters, digits, "-" and "_" (not at
+#   either end, never two in a row); exception keys and entity platforms are
+#   slugs; no section or key outside those Home Assistant knows;
+# - config/options flows: every step's data_description key is one of its data
+#   keys; issues have a title and a description or a fix flow (not both);
+#   services and their fields have a name and a description.
+# - no URLs ("use description placeholders instead"): the help links are
+#   "{docs_url}#key", filled in by the code (test_translations_have_no_urls).
+
+TRANSLATION_FILES = [
+    INTEGRATION / "strings.json",
+    *sorted((INTEGRATION / "translations").glob("*.json")),
+]
+TRANSLATION_KEY = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
+REFERENCE = re.compile(r"\[%key:([^%]+)%\]")
+QUOTED_PLACEHOLDER = re.compile(r"'\{\w+\}'")
+#: What hassfest counts as a URL: a scheme it knows and a host, or www.
+URL = re.compile(
+    r"(?:(?:ftps?|scp|https?|mqtts?|socket|socks5)://|www\.)"
+    r"[a-z0-9]+(?:[-.][a-z0-9]+)*\.[a-z]{2,5}(?::\d{1,5})?(?:/\S*)?",
+    re.IGNORECASE,
+)
+
+
+def translation_key(value: Any) -> str:
+    """Validate a translation key (lower case, digits, single - or _ inside)."""
+    if not isinstance(value, str) or not TRANSLATION_KEY.fullmatch(value):
+        raise vol.Invalid(f"invalid translation key {value!r}")
+    return value
+
+
+def text(*, placeholders_allowed: bool = True) -> Callable[[Any], str]:
+    """Return a validator for one translated string."""
+
+    def validate(value: Any) -> str:
+        value = cv.string_with_no_html(value)
+        if QUOTED_PLACEHOLDER.search(value):
+            raise vol.Invalid("placeholder inside single quotes")
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(value) if name]
+        except ValueError as err:
+            raise vol.Invalid(f"unbalanced braces: {err}") from err
+        if names and not placeholders_allowed:
+            raise vol.Invalid("placeholders are not allowed here")
+        if not all(name.isidentifier() for name in names):
+            raise vol.Invalid("a placeholder is not an identifier")
+        if "[%key:" in value and not REFERENCE.fullmatch(value):
+            raise vol.Invalid("a reference must be the whole string")
+        if value != value.strip():
+            raise vol.Invalid("leading or trailing whitespace")
+        return value
+
+    return validate
+
+
+TEXT = text()
+PLAIN = text(placeholders_allowed=False)
+
+
+def keyed(value_schema: Any, key: Any = translation_key) -> Callable[[Any], Any]:
+    """Return a validator for a mapping whose keys must pass ``key``."""
+    return cv.schema_with_slug_keys(value_schema, slug_validator=key)
+
+
+def _data_descriptions_have_data(flow: dict[str, Any]) -> dict[str, Any]:
+    for step_id, step in flow["step"].items():
+        extra = set(step.get("data_description", {})) - set(step.get("data", {}))
+        if extra:
+            raise vol.Invalid(f"step {step_id}: data_description without data: {extra}")
+    return flow
+
+
+FLOW = vol.All(
+    {
+        vol.Optional("flow_title"): TEXT,
+        vol.Required("step"): {
+            str: {
+                vol.Optional("title"): TEXT,
+                vol.Optional("description"): TEXT,
+                vol.Optional("data"): {str: TEXT},
+                vol.Optional("data_description"): {str: TEXT},
+                vol.Optional("menu_options"): {str: TEXT},
+                vol.Optional("menu_option_descriptions"): {str: TEXT},
+                vol.Optional("submit"): TEXT,
+                vol.Optional("sections"): {
+                    str: {
+                        vol.Optional("name"): TEXT,
+                        vol.Optional("description"): TEXT,
+                        vol.Optional("data"): {str: TEXT},
+                        vol.Optional("data_description"): {str: TEXT},
+                    }
+                },
+            }
+        },
+        vol.Optional("error"): {str: TEXT},
+        vol.Optional("abort"): {str: TEXT},
+        vol.Optional("progress"): {str: TEXT},
+        vol.Optional("create_entry"): {str: TEXT},
+        vol.Optional("initiate_flow"): {vol.Required("user"): TEXT},
+    },
+    _data_descriptions_have_data,
+)
+
+ISSUE = vol.All(
+    cv.has_at_least_one_key("description", "fix_flow"),
+    vol.Schema(
+        {
+            vol.Required("title"): TEXT,
+            vol.Exclusive("description", "fixable"): TEXT,
+            vol.Exclusive("fix_flow", "fixable"): FLOW,
+        }
+    ),
+)
+
+FIELDS = keyed(
+    {
+        vol.Required("name"): str,
+        vol.Required("description"): TEXT,
+        vol.Optional("example"): TEXT,
+    }
+)
+
+STATES = keyed(PLAIN)
+
+STRINGS_SCHEMA = vol.Schema(
+    {
+        vol.Optional("title"): TEXT,
+        vol.Optional("config"): FLOW,
+        vol.Optional("options"): FLOW,
+        vol.Optional("issues"): {str: ISSUE},
+        vol.Optional("exceptions"): keyed({vol.Optional("message"): TEXT}, key=cv.slug),
+        vol.Optional("selector"): keyed(
+            {
+                vol.Optional("options"): keyed(TEXT),
+                vol.Optional("choices"): keyed(TEXT),
+                vol.Optional("unit_of_measurement"): keyed(TEXT),
+                vol.Optional("fields"): FIELDS,
+            },
+            key=vol.Any("_", cv.slug),
+        ),
+        vol.Optional("device"): keyed({vol.Optional("name"): TEXT}),
+        vol.Optional("entity"): keyed(
+            keyed(
+                {
+                    vol.Optional("name"): TEXT,
+                    vol.Optional("state"): STATES,
+                    vol.Optional("state_attributes"): keyed(
+                        {
+                            vol.Optional("name"): PLAIN,
+                            vol.Optional("state"): STATES,
+                        }
+                    ),
+                    vol.Optional("unit_of_measurement"): PLAIN,
+                }
+            ),
+            key=cv.slug,
+        ),
+        vol.Optional("services"): keyed(
+            {
+                vol.Required("name"): TEXT,
+                vol.Required("description"): TEXT,
+                vol.Optional("fields"): FIELDS,
+                vol.Optional("sections"): keyed(
+                    {vol.Required("name"): str, vol.Optional("description"): TEXT}
+                ),
+            }
+        ),
+    }
+)
+
+
+def translation_errors(data: Any) -> list[str]:
+    """Return what Home Assistant's translation rules refuse in a strings tree."""
+    try:
+        STRINGS_SCHEMA(data)
+    except vol.MultipleInvalid as err:
+        found = []
+        for error in err.errors:
+            where = ".".join(map(str, error.path))
+            value = _lookup(data, [str(part) for part in error.path])
+            got = f": {value!r}" if isinstance(value, str) else ""
+            found.append(f"{where}: {error.error_message}{got}")
+        return sorted(found)
+    return reference_errors(data)
+
+
+def _lookup(tree: Any, path: list[str]) -> Any:
+    for part in path:
+        if not isinstance(tree, dict) or part not in tree:
+            return None
+        tree = tree[part]
+    return tree
+
+
+def reference_errors(data: Any) -> list[str]:
+    """Check [%key:...%] references: they resolve, to a string that is no reference.
+
+    ``component::o365::...`` resolves in our own strings, ``common::...`` in
+    Home Assistant's, ``component::<domain>::...`` in that integration's.
+    """
+    core = Path(homeassistant.__file__).parent
+    errors = []
+    for where, value in leaves(data).items():
+        match = REFERENCE.fullmatch(value)
+        if match is None:
+            continue
+        parts = match.group(1).split("::")
+        if parts[:2] == ["component", "o365"]:
+            target = _lookup(data, parts[2:])
+        elif parts[0] == "common":
+            common = json.loads((core / "strings.json").read_text(encoding="utf-8"))
+            target = _lookup(common, parts)
+        elif parts[0] == "component" and len(parts) > 2:
+            strings = core / "components" / parts[1] / "strings.json"
+            target = (
+                _lookup(json.loads(strings.read_text(encoding="utf-8")), parts[2:])
+                if strings.is_file()
+                else None
+            )
+        else:
+            target = None
+        if not isinstance(target, str):
+            errors.append(f"{where}: {value} does not resolve")
+        elif REFERENCE.fullmatch(target):
+            errors.append(f"{where}: {value} points to another reference")
+    return errors
+
+
+@pytest.mark.parametrize("path", TRANSLATION_FILES, ids=lambda path: path.name)
+def test_translations_pass_home_assistant_rules(path: Path) -> None:
+    """strings.json and each translation pass hassfest's translation rules."""
+    errors = translation_errors(json.loads(path.read_text(encoding="utf-8")))
+    assert not errors, "\n".join(errors)
+
+
+def test_translation_rules_refuse_what_hassfest_refuses() -> None:
+    """The schema is not vacuous: each rule refuses its example."""
+    good = {"services": {"send": {"name": "Send", "description": "Sends {what}."}}}
+    assert translation_errors(good) == []
+    bad = [
+        {"services": {"send": {"name": "Send", "description": "To Name <a@b.c>."}}},
+        {"services": {"send": {"name": "Send", "description": "<b>Sends</b>"}}},
+        {"services": {"send": {"name": "Send", "description": "Sends '{what}'."}}},
+        {"services": {"send": {"name": "Send", "description": "Sends {what!}."}}},
+        {"services": {"send": {"name": "Send", "description": "Sends { what."}}},
+        {"services": {"send": {"name": "Send", "description": " Sends."}}},
+        {"services": {"send": {"name": "Send"}}},
+        {"services": {"Send": {"name": "Send", "description": "Sends."}}},
+        {"services": {"send_": {"name": "Send", "description": "Sends."}}},
+        {"entity": {"sensor": {"outbox": {"state": {"on": "{count} on"}}}}},
+        {"entity": {"sensor": {"outbox": {"icon": "mdi:tray"}}}},
+        {"config": {"step": {"user": {"data_description": {"x": "X."}}}}},
+        {"config": {"error": {"x": "X."}}},
+        {"issues": {"x": {"title": "X"}}},
+        {"issues": {"x": {"description": "X."}}},
+        {"exceptions": {"x": {"message": "X [%key:common::state::on%]"}}},
+        {"exceptions": {"x": {"message": "[%key:component::o365::nothing%]"}}},
+        {"unknown_section": {}},
+    ]
+    for example in bad:
+        assert translation_errors(example), example
+    reference = {
+        "exceptions": {"x": {"message": "[%key:common::config_flow::error::unknown%]"}}
+    }
+    assert translation_errors(reference) == []
+
+
+@pytest.mark.parametrize("path", TRANSLATION_FILES, ids=lambda path: path.name)
+def test_translations_have_no_urls(path: Path) -> None:
+    """hassfest's rule: URLs go into description/translation placeholders."""
+    texts = leaves(json.loads(path.read_text(encoding="utf-8")))
+    assert {key: text for key, text in texts.items() if URL.search(text)} == {}
+
+
+def frontend_icons() -> set[str]:
+    """Return the Material Design icons the installed frontend ships."""
+    icon_list = Path(hass_frontend.__file__).parent / "static" / "mdi" / "iconList.json"
+    return {icon["name"] for icon in json.loads(icon_list.read_text(encoding="utf-8"))}
+
+
+def test_icons_exist_in_the_frontend() -> None:
+    """Every mdi: icon of icons.json is one the installed frontend can show.
+
+    The frontend knows icons by their names only, not by MDI's aliases
+    (mdi:email-send-outline is an alias of mdi:email-fast-outline and shows
+    nothing).
+    """
+    icons = json.loads((INTEGRATION / "icons.json").read_text(encoding="utf-8"))
+    used = set(leaves(icons).values())
+    assert used
+    assert all(icon.startswith("mdi:") for icon in used), used
+    assert {icon.removeprefix("mdi:") for icon in used} - frontend_icons() == set()
+
+
+# -- The README renders on GitHub -----------------------------------------------
+
+FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
+
+
+def markdown_lines(markdown: str) -> tuple[list[str], list[tuple[int, str]]]:
+    """Split Markdown into lines outside code blocks and the fences' problems."""
+    outside: list[str] = []
+    problems: list[tuple[int, str]] = []
+    fence: tuple[int, str] | None = None
+    for number, line in enumerate(markdown.splitlines(), 1):
+        match = FENCE.match(line)
+        if fence is None:
+            if match:
+                fence = (number, match.group(1))
+            else:
+                outside.append(line)
+        elif (
+            match
+            and match.group(1)[0] == fence[1][0]
+            and len(match.group(1)) >= len(fence[1])
+            and not match.group(2).strip()
+        ):
+            fence = None
+        elif match and match.group(2).strip():
+            # "```yaml" inside a block: the block before it was never closed.
+            problems.append(
+                (number, f"a block opens inside the block of line {fence[0]}")
+            )
+    if fence is not None:
+        problems.append((fence[0], "code block never closed"))
+    return outside, problems
+
+
+def github_anchor(heading: str) -> str:
+    """Return GitHub's anchor of a heading's text (as github-slugger makes it)."""
+    heading = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # links: their text
+    heading = heading.replace("`", "").replace("*", "")
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def readme_anchors(markdown: str) -> set[str]:
+    """Return the anchors of the headings and of <a id> / <a name> tags."""
+    outside, _ = markdown_lines(markdown)
+    anchors: set[str] = set()
+    seen: dict[str, int] = {}
+    for line in outside:
+        match = re.match(r"^#{1,6}\s+(.+?)\s*#*\s*$", line)
+        if match:
+            anchor = github_anchor(match.group(1))
+            count = seen.get(anchor, 0)
+            seen[anchor] = count + 1
+            anchors.add(anchor if count == 0 else f"{anchor}-{count}")
+    anchors |= set(re.findall(r'<a\s+(?:id|name)="([^"]+)"', markdown))
+    return anchors
+
+
+def test_readme_code_blocks_are_closed() -> None:
+    _, problems = markdown_lines(README)
+    assert problems == []
+
+
+def test_readme_in_page_links_have_anchors() -> None:
+    outside, _ = markdown_lines(README)
+    links = set(re.findall(r"\]\(#([^)\s]+)\)", "\n".join(outside)))
+    assert links
+    assert links - readme_anchors(README) == set()
+
+
+def test_markdown_checks_find_what_github_renders_wrong() -> None:
+    broken = "# Top\n\n```yaml\na: 1\n\n## Next\n\n```yaml\nb: 2\n```\n[up](#top)\n"
+    outside, problems = markdown_lines(broken)
+    assert problems == [(8, "a block opens inside the block of line 3")]
+    assert "## Next" not in outside
+    assert markdown_lines("text\n~~~\ncode\n```\n")[1] == [
+        (2, "code block never closed")
+    ]
+    assert readme_anchors(
+        "# Set up Entra ID (Azure)\n### `notify.o365`\n## FAQ\n## FAQ\n"
+    ) == {
+        "set-up-entra-id-azure",
+        "notifyo365",
+        "faq",
+        "faq-1",
+    }

@@ -54,7 +54,10 @@ from .conftest import (
 TOKEN_URL = f"{LOGIN}/{TENANT_ID}/oauth2/v2.0/token"
 
 #: Faults after which Graph may already hold the mail.
-AFTER_ACCEPT = {"504", "reset-after"}
+AFTER_ACCEPT = {"504", "reset-after", "500-after"}
+#: Faults not retried inside the action (a 500 may mean accepted): straight
+#: to the outbox, which tries again later.
+NOT_RETRIED_IN_CALL = {"500", "500-after"}
 
 
 @dataclass
@@ -119,6 +122,8 @@ class FaultyGraph:
                 return CallbackResult(status=503)
             case "504":
                 return CallbackResult(status=504)
+            case "500" | "500-after":
+                return CallbackResult(status=500)
             case "reset" | "reset-after":
                 raise aiohttp.ServerDisconnectedError
             case "timeout":
@@ -192,6 +197,8 @@ def check(
         ("reset-after", 1),
         ("timeout", 2),
         ("503", 6),  # more than the in-call retries: the outbox delivers
+        ("500", 1),  # refused: not repeated in the call, the outbox delivers
+        ("500-after", 1),  # accepted, then 500: the outbox's try duplicates
     ],
 )
 async def test_fault_kinds(
@@ -222,8 +229,9 @@ async def test_fault_kinds(
     assert dropped == []
     if fault == "429":
         assert 2.0 in fast_retries  # Retry-After honoured
-    # Up to 4 tries happen inside the action; beyond that the outbox takes over.
-    assert bool(queued) is (failures >= 4)
+    # Up to 4 tries happen inside the action; beyond that the outbox takes
+    # over. A 500 is never repeated inside the call.
+    assert bool(queued) is (failures >= 4 or fault in NOT_RETRIED_IN_CALL)
     assert graph.tokens_issued == 1
 
 
@@ -237,7 +245,7 @@ async def test_stale_token_is_renewed_once(
     graph = FaultyGraph(graph_mock, lambda subject, attempt: None)
     dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
     await setup(hass, config_entry)
-    graph.revoked.add(config_entry.runtime_data.connection.tokens.token.value)
+    graph.revoked.add(config_entry.runtime_data.account.connection.tokens.token.value)
     subjects = [f"401 alert {n}" for n in range(20)]
     await asyncio.gather(*(alert(hass, s) for s in subjects))
     check("401 stale token", subjects, graph, dropped, duplicates_allowed=False)
@@ -255,7 +263,7 @@ async def test_token_endpoint_down(
     dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
     queued = async_capture_events(hass, EVENT_MESSAGE_QUEUED)
     await setup(hass, config_entry)
-    graph.revoked.add(config_entry.runtime_data.connection.tokens.token.value)
+    graph.revoked.add(config_entry.runtime_data.account.connection.tokens.token.value)
     graph.token_down = 12
     subjects = [f"login down alert {n}" for n in range(10)]
     for subject in subjects:
@@ -302,7 +310,7 @@ async def test_expired_secret_queues_until_reauth(
     graph = FaultyGraph(graph_mock, lambda subject, attempt: None)
     sent = async_capture_events(hass, EVENT_MESSAGE_SENT)
     await setup(hass, config_entry)
-    graph.revoked.add(config_entry.runtime_data.connection.tokens.token.value)
+    graph.revoked.add(config_entry.runtime_data.account.connection.tokens.token.value)
     graph.secret_expired = True
 
     subjects = [f"while expired {n}" for n in range(5)]
@@ -312,7 +320,9 @@ async def test_expired_secret_queues_until_reauth(
     account = account_module.async_get_accounts(hass)[config_entry.entry_id]
     assert [item.subject for item in account.outbox.items] == subjects
     assert graph.delivered == Counter()
-    issue = issue_registry.async_get_issue(DOMAIN, f"secret_{config_entry.entry_id}")
+    issue = issue_registry.async_get_issue(
+        DOMAIN, f"credential_{config_entry.entry_id}"
+    )
     assert issue is not None
     assert issue.translation_key == "secret_expired"
     (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
@@ -329,7 +339,7 @@ async def test_expired_secret_queues_until_reauth(
     assert all(event.data["queued"] for event in sent)
     assert graph.delivered == Counter(dict.fromkeys(subjects, 1))
     assert (
-        issue_registry.async_get_issue(DOMAIN, f"secret_{config_entry.entry_id}")
+        issue_registry.async_get_issue(DOMAIN, f"credential_{config_entry.entry_id}")
         is None
     )
     FAULT_REPORT.append(

@@ -185,7 +185,9 @@ def test_services_yaml_describes_the_action_with_selectors() -> None:
         "normal",
         "high",
     ]
-    assert "media" in fields["attachments"]["selector"]
+    # The media selector of Home Assistant 2025.4 (the minimum) demands a
+    # media player: attachments are a list of paths, URLs or media items.
+    assert fields["attachments"]["selector"] == {"text": {"multiple": True}}
     assert "boolean" in fields["html"]["selector"]
     assert "boolean" in fields["save_to_sent_items"]["selector"]
     assert fields["cameras"]["selector"] == {

@@ -1,13 +1,13 @@
-"""Send email notifications from a Microsoft 365 mailbox through Microsoft Graph."""
+"""Send email alerts from Microsoft 365 or Outlook.com mailboxes through Microsoft Graph."""
 
 from __future__ import annotations
 
+from functools import partial
 import mimetypes
 from pathlib import Path
 
-from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import (
     ConfigEntryAuthFailed,
     ConfigEntryError,
@@ -25,10 +25,20 @@ from .account import (
     async_get_accounts,
 )
 from .connection import async_connect
-from .const import CONF_SOURCE, DOMAIN, LOGGER, MAIL_SEND_ROLE, docs_url
+from .const import (
+    CONF_SOURCE,
+    CONF_TOKEN_CACHE,
+    DOMAIN,
+    LOGGER,
+    MAIL_SEND_ROLE,
+    docs_url,
+)
 from .errors import error_key, error_placeholders
-from .graph import ClientSecretExpiredError, InvalidClientSecretError, O365Error
-from .issues import async_clear_all_issues, async_raise_secret_issue
+from .expiry import CredentialExpiry
+from .graph import CredentialRefusedError, O365Error
+from .issues import async_clear_all_issues, async_raise_account_issue
+from .keepalive import async_keep_signed_in
+from .models import O365ConfigEntry, O365RuntimeData
 from .notify import (
     DATA_HASS_CONFIG,
     async_register_notify_service,
@@ -37,9 +47,7 @@ from .notify import (
 from .outbox import Outbox
 from .services import async_setup_services
 
-type O365ConfigEntry = ConfigEntry[O365Account]
-
-PLATFORMS = [Platform.NOTIFY, Platform.SENSOR]
+PLATFORMS = [Platform.BUTTON, Platform.NOTIFY, Platform.SENSOR]
 
 # YAML is not supported. The schema accepts an old `o365:` block (an older,
 # unrelated integration used the same domain) so that async_setup can explain.
@@ -65,22 +73,35 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     return True
 
 
-def _account(hass: HomeAssistant, entry: ConfigEntry) -> O365Account:
+def _outbox_root(hass: HomeAssistant, entry: O365ConfigEntry) -> Path:
+    return Path(hass.config.path(".storage", OUTBOX_FOLDER, entry.entry_id))
+
+
+def _account(hass: HomeAssistant, entry: O365ConfigEntry) -> O365Account:
     """Return the entry's account, created (with its outbox) on first setup."""
     accounts = async_get_accounts(hass)
     if (account := accounts.get(entry.entry_id)) is None:
-        root = Path(hass.config.path(".storage", OUTBOX_FOLDER, entry.entry_id))
-        account = O365Account(hass, entry, Outbox(root))
+        account = O365Account(hass, entry, Outbox(_outbox_root(hass, entry)))
         accounts[entry.entry_id] = account
     account.entry = entry
     return account
 
 
+@callback
+def _save_token_cache(hass: HomeAssistant, entry: O365ConfigEntry, cache: str) -> None:
+    """Persist a signed-in account's token cache after MSAL rotated it."""
+    if entry.data.get(CONF_TOKEN_CACHE) != cache:
+        hass.config_entries.async_update_entry(
+            entry, data={**entry.data, CONF_TOKEN_CACHE: cache}
+        )
+
+
 async def async_setup_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> bool:
-    """Sign in as the app and make the mailbox ready to send.
+    """Get a token and make the mailbox ready to send.
 
     The account accepts messages from the start: until it is connected they
-    wait in its outbox (setup retrying, or a refused secret awaiting reauth).
+    wait in its outbox (setup retrying, or a refused credential awaiting
+    reauth), unless its backup account sends them.
     """
     account = _account(hass, entry)
     account.connection = None
@@ -89,49 +110,67 @@ async def async_setup_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> bool
         await hass.async_add_executor_job(account.outbox.load)
     await async_register_notify_service(hass)
 
-    connection = await async_connect(hass, entry.data)
+    tenant_key = (entry.unique_id or "").partition(":")[0] or None
     try:
+        connection = await async_connect(
+            hass,
+            entry.data,
+            tenant_key=tenant_key,
+            on_cache_changed=partial(_save_token_cache, hass, entry),
+        )
         token = await connection.tokens.async_get_token()
     except O365Error as err:
-        if isinstance(err, InvalidClientSecretError):
+        error_type: type[HomeAssistantError] = ConfigEntryError
+        if isinstance(err, CredentialRefusedError):
             account.auth_failed = True
-            async_raise_secret_issue(
-                hass, entry, expired=isinstance(err, ClientSecretExpiredError)
-            )
-            error_type: type[HomeAssistantError] = ConfigEntryAuthFailed
+            async_raise_account_issue(hass, entry, err)
+            error_type = ConfigEntryAuthFailed
         elif err.transient:
             error_type = ConfigEntryNotReady
-        else:
-            error_type = ConfigEntryError
         raise error_type(
             translation_domain=DOMAIN,
             translation_key=error_key(err),
             translation_placeholders=error_placeholders(err, entry.data[CONF_SOURCE]),
         ) from err
-    ir.async_delete_issue(hass, DOMAIN, f"secret_{entry.entry_id}")
-    if MAIL_SEND_ROLE not in token.roles:
+    ir.async_delete_issue(hass, DOMAIN, f"credential_{entry.entry_id}")
+    if token.permissions is None:
+        LOGGER.info(
+            "The token for %s cannot be read (it may be encrypted); the first "
+            "message sent proves the permission to send",
+            entry.data[CONF_SOURCE],
+        )
+    elif MAIL_SEND_ROLE not in token.permissions:
         # Fine with Exchange RBAC for Applications; if nothing grants it,
         # the first send gets ErrorAccessDenied and raises a repair issue.
         LOGGER.info(
-            "The token for %s has no Mail.Send role: sending relies on "
+            "The token for %s does not show Mail.Send: sending relies on "
             "Exchange RBAC for Applications",
             entry.data[CONF_SOURCE],
         )
 
     account.connection = connection
-    entry.runtime_data = account
+    expiry = CredentialExpiry(hass, entry, connection)
+    entry.runtime_data = O365RuntimeData(account, expiry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(expiry.async_start())
+    entry.async_on_unload(async_keep_signed_in(hass, account, connection))
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     entry.async_create_background_task(
         hass, account.async_run_outbox(), f"{DOMAIN} outbox {entry.data[CONF_SOURCE]}"
     )
     return True
 
 
+async def _async_options_updated(hass: HomeAssistant, entry: O365ConfigEntry) -> None:
+    """Options are read when used; only the entered secret expiry needs a check."""
+    await entry.runtime_data.expiry.async_check()
+
+
 async def async_unload_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> bool:
     """Disconnect the account; notify.o365 goes with the last one."""
     if not await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
         return False
-    entry.runtime_data.connection = None
+    entry.runtime_data.account.connection = None
     if not any(
         other.state in ACCEPTING_STATES
         for other in hass.config_entries.async_entries(DOMAIN)
@@ -141,7 +180,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> boo
     return True
 
 
-async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
+async def async_remove_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> None:
     """Forget a removed account, its outbox and its repair issues."""
     account = async_get_accounts(hass).pop(entry.entry_id, None)
     async_clear_all_issues(hass, entry)
@@ -151,7 +190,6 @@ async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
             len(account.outbox),
             entry.data[CONF_SOURCE],
         )
-    root = Path(hass.config.path(".storage", OUTBOX_FOLDER, entry.entry_id))
-    await hass.async_add_executor_job(Outbox(root).destroy)
+    await hass.async_add_executor_job(Outbox(_outbox_root(hass, entry)).destroy)
     if not async_get_accounts(hass):
         await async_unregister_notify_service(hass)

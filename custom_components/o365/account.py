@@ -1,10 +1,14 @@
-"""One configured sending mailbox at run time: send now, or keep it for later.
+"""One configured sending mailbox at run time: send now, through the backup, or later.
 
 An :class:`O365Account` exists from the moment its entry starts setting up,
 connected or not, so alerts are accepted (and queued in its durable outbox)
 while Microsoft cannot be reached, while setup is retrying, and while a
-refused secret awaits re-authentication. A background worker delivers the
-outbox in order once the account is connected.
+refused credential awaits re-authentication. When the account cannot send
+now and another account is its backup, the backup sends at once instead. A
+background worker delivers the outbox in order once the account is connected.
+
+The account does not know how its tokens are obtained: its connection's
+token provider and mailbox path say that.
 """
 
 from __future__ import annotations
@@ -14,16 +18,17 @@ import contextlib
 from dataclasses import dataclass, field
 import random
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util.hass_dict import HassKey
 
-from .compose import async_compose
+from .connection import Connection
 from .const import (
+    CONF_BACKUP_ACCOUNT,
     CONF_DEFAULT_RECIPIENTS,
     CONF_MAX_MESSAGE_SIZE_MB,
     CONF_OUTBOX_MAX_AGE_HOURS,
@@ -39,14 +44,15 @@ from .const import (
     EVENT_MESSAGE_QUEUED,
     EVENT_MESSAGE_SENT,
     LOGGER,
+    with_help,
 )
 from .errors import as_home_assistant_error, error_code
 from .graph import (
     AccessDeniedError,
-    ClientSecretExpiredError,
+    CredentialRefusedError,
     EmailAddress,
     GraphError,
-    InvalidClientSecretError,
+    MailboxFullError,
     MailReadWriteRequiredError,
     Message,
     O365Error,
@@ -54,15 +60,13 @@ from .graph import (
 from .graph.message import is_email_address
 from .issues import (
     async_clear_send_issues,
-    async_raise_consent_issue,
+    async_raise_account_issue,
     async_raise_dropped_issue,
-    async_raise_secret_issue,
 )
 from .outbox import Outbox, OutboxItem
 
 if TYPE_CHECKING:
-    from .connection import Connection
-    from .request import MailRequest
+    from .models import O365ConfigEntry
 
 DATA_ACCOUNTS: HassKey[dict[str, O365Account]] = HassKey(f"{DOMAIN}_accounts")
 #: Dispatcher signal (with the entry ID) when the outbox length changes.
@@ -70,7 +74,7 @@ SIGNAL_OUTBOX_CHANGED = f"{DOMAIN}_outbox_changed_{{}}"
 
 OUTBOX_FOLDER = "o365_outbox"
 #: Entry states in which an account accepts messages (queued until connected);
-#: a failed setup counts only while it awaits a new secret (reauth).
+#: a failed setup counts only while it awaits a new credential (reauth).
 ACCEPTING_STATES = (
     ConfigEntryState.LOADED,
     ConfigEntryState.SETUP_IN_PROGRESS,
@@ -82,6 +86,9 @@ OUTBOX_MAX_BYTES = 200 * 1024 * 1024
 #: Waits between delivery attempts of a queued message: 15 s doubling to 5 min.
 OUTBOX_FIRST_DELAY = 15.0
 OUTBOX_MAX_DELAY = 300.0
+#: The longest Retry-After the outbox honours (Outlook's upload budget is
+#: counted over 5 minutes; anything longer is capped here).
+OUTBOX_MAX_RETRY_AFTER = 3600.0
 
 
 @dataclass(slots=True)
@@ -92,6 +99,19 @@ class AccountStats:
     failed: int = 0
     queued: int = 0
     dropped: int = 0
+    #: Messages this account could not send that its backup sent.
+    failovers: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of a submitted message."""
+
+    status: Literal["sent", "queued"]
+    #: The mailbox that sent it (this one or its backup), when sent.
+    via: str | None = None
+    #: Why it waits in the outbox, when queued.
+    reason: str | None = None
 
 
 def outbox_delay(attempts: int) -> float:
@@ -101,16 +121,21 @@ def outbox_delay(attempts: int) -> float:
     return delay * jitter
 
 
+def _keep(err: O365Error) -> bool:
+    """Return True when a message that failed this way is worth keeping."""
+    return err.transient or err.recoverable
+
+
 @dataclass(eq=False)
 class O365Account:
     """A sending mailbox: its settings, Graph connection (when up) and outbox."""
 
     hass: HomeAssistant
-    entry: ConfigEntry
+    entry: O365ConfigEntry
     outbox: Outbox
     connection: Connection | None = None
     stats: AccountStats = field(default_factory=AccountStats)
-    #: Set when Microsoft refused the secret: sends queue until reauth.
+    #: Set when Microsoft refused the credential: sends queue until reauth.
     auth_failed: bool = False
     _mailbox_address: str | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -159,6 +184,21 @@ class O365Account:
             for value in self._option(CONF_DEFAULT_RECIPIENTS, None) or ()
         )
 
+    @property
+    def backup(self) -> O365Account | None:
+        """Return the account that sends when this one cannot, if one is set."""
+        name = self._option(CONF_BACKUP_ACCOUNT, None)
+        if not name:
+            return None
+        return next(
+            (
+                account
+                for account in async_get_accounts(self.hass).values()
+                if account is not self and account.mailbox.casefold() == name.casefold()
+            ),
+            None,
+        )
+
     async def async_default_recipients(self) -> tuple[EmailAddress, ...]:
         """Return the default recipients, else the mailbox itself.
 
@@ -177,12 +217,12 @@ class O365Account:
         target_required = ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="target_required",
-            translation_placeholders={"mailbox": self.mailbox},
+            translation_placeholders=with_help({"mailbox": self.mailbox}),
         )
         if self.connection is None:
             raise target_required
         try:
-            user = await self.connection.client.get_user(self.mailbox)
+            user = await self.connection.client.get_user(self.connection.mailbox)
         except GraphError as err:
             if err.transient:
                 raise as_home_assistant_error(err, self.mailbox) from err
@@ -195,50 +235,56 @@ class O365Account:
 
     # -- sending ----------------------------------------------------------------
 
-    async def async_send_request(self, request: MailRequest) -> None:
-        """Build the message a request asks for and send (or queue) it."""
-        composition = await async_compose(self.hass, self, request)
-        try:
-            await self.async_submit(
-                composition.message, save_to_sent_items=composition.save_to_sent_items
-            )
-        finally:
-            await composition.async_cleanup(self.hass)
+    async def async_submit(
+        self, message: Message, *, save_to_sent_items: bool
+    ) -> Outcome:
+        """Send a message now, through the backup, or queue it for later.
 
-    async def async_submit(self, message: Message, *, save_to_sent_items: bool) -> None:
-        """Send a message now, or queue it when it cannot go out now.
-
-        Permanent refusals (recipients, permissions, size) raise at once.
-        Transient trouble (network, throttling, 5xx, the token endpoint, a
-        secret awaiting reauth) queues the message when the option allows;
-        so does a non-empty outbox, to keep messages in order.
+        Refusals of the message itself (recipients, size, sender) raise at
+        once. When this account cannot send now (network, throttling, 5xx,
+        the token endpoint, a credential awaiting reauth, a full mailbox, a
+        missing permission) the backup account sends it, if one is set; if
+        that fails too, or there is none, a message worth keeping is queued
+        when the option allows. A non-empty outbox also sends new messages to
+        the backup or the queue, to keep their order.
         """
+        failure: O365Error | None = None
+        reason = self._queue_first_reason()
         connection = self.connection
-        if self.queue_on_failure and (reason := self._queue_first_reason()):
-            await self._async_enqueue(message, save_to_sent_items, reason, None)
-            return
-        if connection is None:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="not_connected",
-                translation_placeholders={"mailbox": self.mailbox},
-            )
-        try:
-            await self._async_send_now(connection, message, save_to_sent_items)
-        except O365Error as err:
-            self.stats.failed += 1
-            self._async_note_failure(err)
-            if self.queue_on_failure and (
-                err.transient or isinstance(err, InvalidClientSecretError)
-            ):
-                await self._async_enqueue(
-                    message, save_to_sent_items, error_code(err), err
+        # Without the outbox, an account that is up tries anyway.
+        if connection is not None and (reason is None or not self.queue_on_failure):
+            try:
+                return await self._async_send_now(
+                    connection, message, save_to_sent_items
                 )
-                return
-            raise as_home_assistant_error(err, self.mailbox) from err
+            except O365Error as err:
+                self.stats.failed += 1
+                self.async_note_failure(err)
+                if err.about_message:
+                    raise as_home_assistant_error(err, self.mailbox) from err
+                failure = err
+                reason = error_code(err)
+        if (
+            outcome := await self._async_failover(message, save_to_sent_items)
+        ) is not None:
+            return outcome
+        if self.queue_on_failure and (failure is None or _keep(failure)):
+            reason = reason or "not_connected"
+            await self._async_enqueue(message, save_to_sent_items, reason, failure)
+            return Outcome("queued", reason=reason)
+        if failure is not None:
+            raise as_home_assistant_error(failure, self.mailbox) from failure
+        raise self._not_connected()
+
+    def _not_connected(self) -> HomeAssistantError:
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="not_connected",
+            translation_placeholders=with_help({"mailbox": self.mailbox}),
+        )
 
     def _queue_first_reason(self) -> str | None:
-        """Return why a new message must wait in the outbox, if it must."""
+        """Return why a new message cannot be sent by this account now, if so."""
         if self.connection is None:
             return "not_connected"
         if self.auth_failed:
@@ -247,15 +293,53 @@ class O365Account:
             return "earlier_messages_queued"
         return None
 
+    async def _async_failover(
+        self, message: Message, save_to_sent_items: bool
+    ) -> Outcome | None:
+        """Send through the backup account; None if there is none or it failed.
+
+        One hop only: the backup sends itself or not at all, it never hands
+        the message on to its own backup or queue.
+        """
+        backup = self.backup
+        if backup is None or backup.connection is None or backup.auth_failed:
+            return None
+        try:
+            outcome = await backup._async_send_now(  # noqa: SLF001 - same class
+                backup.connection, message, save_to_sent_items, on_behalf_of=self
+            )
+        except O365Error as err:
+            backup.stats.failed += 1
+            backup.async_note_failure(err)
+            if err.about_message:
+                raise as_home_assistant_error(err, backup.mailbox) from err
+            LOGGER.warning(
+                "The backup account %s could not send '%s' either: %s",
+                backup.mailbox,
+                message.subject,
+                error_code(err),
+            )
+            return None
+        self.stats.failovers += 1
+        LOGGER.warning(
+            "%s could not send '%s'; its backup account %s sent it",
+            self.mailbox,
+            message.subject,
+            backup.mailbox,
+        )
+        return outcome
+
     async def _async_send_now(
         self,
         connection: Connection,
         message: Message,
         save_to_sent_items: bool,
         item: OutboxItem | None = None,
-    ) -> None:
+        *,
+        on_behalf_of: O365Account | None = None,
+    ) -> Outcome:
         receipt = await connection.client.send_mail(
-            self.mailbox,
+            connection.mailbox,
             message,
             save_to_sent_items=save_to_sent_items,
             max_message_size=self.max_message_size,
@@ -265,7 +349,8 @@ class O365Account:
         self.hass.bus.async_fire(
             EVENT_MESSAGE_SENT,
             {
-                "account": self.mailbox,
+                "account": (on_behalf_of or self).mailbox,
+                "via": self.mailbox,
                 "subject": message.subject,
                 "recipients": message.recipient_count,
                 "method": receipt.method,
@@ -273,19 +358,19 @@ class O365Account:
                 "attempts": item.attempts + 1 if item else 1,
             },
         )
+        return Outcome("sent", via=self.mailbox)
 
-    def _async_note_failure(self, err: O365Error) -> None:
+    def async_note_failure(self, err: O365Error) -> None:
         """Raise the repair issue (and reauth) a failure calls for."""
-        if isinstance(err, InvalidClientSecretError):
+        if isinstance(err, CredentialRefusedError):
             self.auth_failed = True
-            async_raise_secret_issue(
-                self.hass, self.entry, expired=isinstance(err, ClientSecretExpiredError)
-            )
+            async_raise_account_issue(self.hass, self.entry, err)
             self.entry.async_start_reauth(self.hass)
-        elif isinstance(err, AccessDeniedError) and not isinstance(
-            err, MailReadWriteRequiredError
+        elif isinstance(err, MailboxFullError) or (
+            isinstance(err, AccessDeniedError)
+            and not isinstance(err, MailReadWriteRequiredError)
         ):
-            async_raise_consent_issue(self.hass, self.entry)
+            async_raise_account_issue(self.hass, self.entry, err)
 
     # -- the outbox ----------------------------------------------------------------
 
@@ -300,11 +385,7 @@ class O365Account:
         if message.attachments_size > OUTBOX_MAX_BYTES:
             if error is not None:
                 raise as_home_assistant_error(error, self.mailbox) from error
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="not_connected",
-                translation_placeholders={"mailbox": self.mailbox},
-            )
+            raise self._not_connected()
         while (
             len(self.outbox) >= OUTBOX_MAX_MESSAGES
             or self.outbox.size + message.attachments_size > OUTBOX_MAX_BYTES
@@ -322,7 +403,7 @@ class O365Account:
             next_attempt=now + outbox_delay(1) if failed else now,
         )
         if error is not None and error.retry_after:
-            item.not_before = now + min(error.retry_after, OUTBOX_MAX_DELAY)
+            item.not_before = now + min(error.retry_after, OUTBOX_MAX_RETRY_AFTER)
         try:
             await self.hass.async_add_executor_job(
                 lambda: self.outbox.write(
@@ -333,11 +414,7 @@ class O365Account:
             LOGGER.error("Could not store '%s' in the outbox: %s", message.subject, err)
             if error is not None:
                 raise as_home_assistant_error(error, self.mailbox) from error
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="not_connected",
-                translation_placeholders={"mailbox": self.mailbox},
-            ) from err
+            raise self._not_connected() from err
         self.outbox.add(item)
         self.stats.queued += 1
         LOGGER.warning(
@@ -443,32 +520,25 @@ class O365Account:
             message, save = await self.hass.async_add_executor_job(
                 self.outbox.read, item
             )
-            await self._async_send_now(connection, message, save, item)
-        except O365Error as err:
-            self.stats.failed += 1
-            self._async_note_failure(err)
-            if not (err.transient or isinstance(err, InvalidClientSecretError)):
-                await self._async_drop(item, error_code(err))
-                return
-            now = time.time()
-            item.attempts += 1
-            item.last_error = f"{error_code(err)}: {err}"
-            item.next_attempt = now + outbox_delay(item.attempts)
-            if err.retry_after:
-                # Honour Retry-After, but never beyond the outbox's longest wait.
-                item.not_before = now + min(err.retry_after, OUTBOX_MAX_DELAY)
-            await self.hass.async_add_executor_job(self.outbox.update, item)
-            LOGGER.info(
-                "Queued '%s' still cannot be sent (%s); next try in %.0f s",
-                item.subject,
-                error_code(err),
-                max(item.next_attempt, item.not_before) - now,
-            )
-            return
         except (OSError, ValueError, KeyError) as err:
             # The message's own files are gone or damaged: it can never go.
             await self._async_drop(item, f"unreadable: {err}")
             return
+        try:
+            await self._async_send_now(connection, message, save, item)
+        except OSError as err:
+            # The message's own files are gone or damaged: it can never go.
+            await self._async_drop(item, f"unreadable: {err}")
+            return
+        except O365Error as err:
+            self.stats.failed += 1
+            self.async_note_failure(err)
+            if err.about_message:
+                await self._async_drop(item, error_code(err))
+                return
+            if await self._async_failover(message, save) is None:
+                await self._async_keep(item, err)
+                return
         if self.outbox.take(item):
             await self.hass.async_add_executor_job(self.outbox.delete, item)
         LOGGER.info(
@@ -479,6 +549,26 @@ class O365Account:
         )
         self._async_outbox_changed()
         self._probe = True
+
+    async def _async_keep(self, item: OutboxItem, err: O365Error) -> None:
+        """Schedule the next try of a queued message, or give it up."""
+        if not _keep(err):
+            await self._async_drop(item, error_code(err))
+            return
+        now = time.time()
+        item.attempts += 1
+        item.last_error = f"{error_code(err)}: {err}"
+        item.next_attempt = now + outbox_delay(item.attempts)
+        if err.retry_after:
+            # Honour Retry-After (an upload budget's five minutes, say).
+            item.not_before = now + min(err.retry_after, OUTBOX_MAX_RETRY_AFTER)
+        await self.hass.async_add_executor_job(self.outbox.update, item)
+        LOGGER.info(
+            "Queued '%s' still cannot be sent (%s); next try in %.0f s",
+            item.subject,
+            error_code(err),
+            max(item.next_attempt, item.not_before) - now,
+        )
 
 
 def async_get_accounts(hass: HomeAssistant) -> dict[str, O365Account]:
@@ -505,7 +595,9 @@ def async_get_account(hass: HomeAssistant, name: str | None) -> O365Account:
     ]
     if not usable:
         raise ServiceValidationError(
-            translation_domain=DOMAIN, translation_key="no_account"
+            translation_domain=DOMAIN,
+            translation_key="no_account",
+            translation_placeholders=with_help(),
         )
     if name is None:
         return usable[0]
@@ -516,8 +608,10 @@ def async_get_account(hass: HomeAssistant, name: str | None) -> O365Account:
     raise ServiceValidationError(
         translation_domain=DOMAIN,
         translation_key="unknown_account",
-        translation_placeholders={
-            "account": name,
-            "accounts": ", ".join(account.mailbox for account in usable),
-        },
+        translation_placeholders=with_help(
+            {
+                "account": name,
+                "accounts": ", ".join(account.mailbox for account in usable),
+            }
+        ),
     )

@@ -15,7 +15,7 @@ import mimetypes
 from pathlib import Path, PurePosixPath
 import shutil
 import tempfile
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import aiohttp
@@ -30,20 +30,18 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util import dt as dt_util, slugify
 
-from .const import DOMAIN
+from .const import DOMAIN, with_help
 from .errors import as_home_assistant_error
 from .graph import (
     MAX_ATTACHMENT_SIZE,
     Attachment,
     BodyType,
+    EmailAddress,
     Message,
     MessageLimitError,
     check_message_limits,
 )
 from .request import MEDIA_SOURCE_PREFIX, AttachmentSpec, MailRequest
-
-if TYPE_CHECKING:
-    from .account import O365Account
 
 #: Home Assistant's default notification title.
 DEFAULT_TITLE = "Home Assistant"
@@ -65,7 +63,7 @@ def _validation_error(key: str, **placeholders: str) -> ServiceValidationError:
     return ServiceValidationError(
         translation_domain=DOMAIN,
         translation_key=key,
-        translation_placeholders=placeholders,
+        translation_placeholders=with_help(placeholders),
     )
 
 
@@ -115,13 +113,23 @@ class _Spool:
 
 
 async def async_compose(
-    hass: HomeAssistant, account: O365Account, request: MailRequest
+    hass: HomeAssistant,
+    request: MailRequest,
+    *,
+    to: tuple[EmailAddress, ...],
+    save_to_sent_items: bool,
+    max_message_size: int,
+    mailbox: str,
 ) -> Composition:
-    """Build the message a request asks for; raise a translated error if it cannot."""
+    """Build the message a request asks for; raise a translated error if it cannot.
+
+    ``to`` are the recipients (the request's, else the account's defaults),
+    ``save_to_sent_items`` the account's default, ``max_message_size`` its
+    limit and ``mailbox`` its name for error messages.
+    """
     is_html = request.html is True or (
         isinstance(request.html, str) and bool(request.html)
     )
-    to = request.to or await account.async_default_recipients()
     if len(to) + len(request.cc) + len(request.bcc) > MAX_RECIPIENTS:
         raise _validation_error("too_many_recipients", limit=str(MAX_RECIPIENTS))
 
@@ -155,7 +163,7 @@ async def async_compose(
         subject=request.title or DEFAULT_TITLE,
         body=body,
         body_type=BodyType.HTML if is_html else BodyType.TEXT,
-        to=tuple(to),
+        to=to,
         cc=request.cc,
         bcc=request.bcc,
         reply_to=request.reply_to,
@@ -164,16 +172,16 @@ async def async_compose(
     )
     composition = Composition(
         message,
-        account.save_to_sent_items
+        save_to_sent_items
         if request.save_to_sent_items is None
         else request.save_to_sent_items,
         spool.path,
     )
     try:
-        check_message_limits(message, account.max_message_size)
+        check_message_limits(message, max_message_size)
     except MessageLimitError as err:
         await composition.async_cleanup(hass)
-        raise as_home_assistant_error(err, account.mailbox) from err
+        raise as_home_assistant_error(err, mailbox) from err
     return composition
 
 
@@ -249,14 +257,20 @@ def _open_path(hass: HomeAssistant, raw: str) -> tuple[Path, bytes | Path, int]:
     path = Path(raw)
     if not path.is_absolute():
         path = Path(hass.config.path(raw))
-    if not hass.config.is_allowed_path(str(path)):
-        raise _validation_error("path_not_allowed", path=raw)
-    if not path.is_file():
-        raise _validation_error("file_not_found", path=raw)
-    size = path.stat().st_size
-    if size > READ_AT_CALL_UP_TO:
-        return path, path, size
-    data = path.read_bytes()
+    try:
+        # Newer Home Assistant checks the path on disk here, so a name the
+        # system refuses (too long, say) raises OSError already.
+        if not hass.config.is_allowed_path(str(path)):
+            raise _validation_error("path_not_allowed", path=raw)
+        if not path.is_file():
+            raise _validation_error("file_not_found", path=raw)
+        size = path.stat().st_size
+        if size > READ_AT_CALL_UP_TO:
+            return path, path, size
+        data = path.read_bytes()
+    except (OSError, ValueError) as err:
+        # Unreadable, or no path the system accepts (too long, say).
+        raise _validation_error("file_not_found", path=raw) from err
     return path, data, len(data)
 
 
@@ -291,32 +305,19 @@ async def _from_url(
                     url = urljoin(url, resp.headers["Location"])
                     continue
                 if resp.status != 200:
-                    raise HomeAssistantError(
-                        translation_domain=DOMAIN,
-                        translation_key="url_failed",
-                        translation_placeholders={
-                            "url": _shown(url),
-                            "details": f"HTTP {resp.status}",
-                        },
-                    )
+                    raise _url_failed(url, f"HTTP {resp.status}")
                 return await _download(spec, url, resp, spool)
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="url_failed",
-            translation_placeholders={
-                "url": _shown(url),
-                "details": "too many redirects",
-            },
-        )
+        raise _url_failed(url, "too many redirects")
     except (aiohttp.ClientError, TimeoutError) as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="url_failed",
-            translation_placeholders={
-                "url": _shown(url),
-                "details": type(err).__name__,
-            },
-        ) from err
+        raise _url_failed(url, type(err).__name__) from err
+
+
+def _url_failed(url: str, details: str) -> HomeAssistantError:
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key="url_failed",
+        translation_placeholders=with_help({"url": _shown(url), "details": details}),
+    )
 
 
 def _shown(url: str) -> str:

@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import logging
 from typing import Final
 
 DOMAIN: Final = "o365"
 LOGGER = logging.getLogger(__package__)
 
-# Config entry data (the keys of the `credentials` step).
+# Config entry data (the keys of the `credentials` and `sign_in` steps).
+CONF_AUTH_TYPE: Final = "auth_type"
 CONF_SOURCE: Final = "source"
 CONF_TENANT_ID: Final = "tenant_id"
 CONF_CLIENT_ID: Final = "client_id"
 CONF_CLIENT_SECRET: Final = "client_secret"  # noqa: S105
+CONF_CERTIFICATE: Final = "certificate"
 CONF_CLOUD: Final = "cloud"
 CONF_SEND_TEST_EMAIL: Final = "send_test_email"
 CONF_URL: Final = "url"
+CONF_LARGE_ATTACHMENTS: Final = "large_attachments"
+#: MSAL's serialised token cache of a signed-in account (a secret).
+CONF_TOKEN_CACHE: Final = "token_cache"  # noqa: S105
+
+# How an account obtains its tokens (entry data `auth_type`).
+AUTH_APP: Final = "app"
+AUTH_SIGN_IN: Final = "sign_in"
+#: The authority for personal Microsoft accounts (Outlook.com, Hotmail, Live).
+CONSUMERS: Final = "consumers"
+#: The tenant ID of personal Microsoft accounts (their `tid`).
+CONSUMER_TENANT_ID: Final = "9188040d-6c67-4c5b-b112-36a304b66dad"
+#: Delegated permissions a signed-in account asks for (offline_access,
+#: openid and profile are added by MSAL itself).
+SIGN_IN_PERMISSIONS: Final = ("Mail.Send", "User.Read")
+#: Added for messages over 4 MB (drafts and upload sessions).
+LARGE_ATTACHMENTS_PERMISSION: Final = "Mail.ReadWrite"
 
 # Options.
 CONF_DEFAULT_RECIPIENTS: Final = "default_recipients"
@@ -23,6 +42,8 @@ CONF_SAVE_TO_SENT_ITEMS: Final = "save_to_sent_items"
 CONF_QUEUE_ON_FAILURE: Final = "queue_on_failure"
 CONF_MAX_MESSAGE_SIZE_MB: Final = "max_message_size_mb"
 CONF_OUTBOX_MAX_AGE_HOURS: Final = "outbox_max_age_hours"
+CONF_BACKUP_ACCOUNT: Final = "backup_account"
+CONF_SECRET_EXPIRES: Final = "secret_expires"  # noqa: S105
 
 DEFAULT_SAVE_TO_SENT_ITEMS: Final = True
 DEFAULT_QUEUE_ON_FAILURE: Final = True
@@ -51,3 +72,14 @@ REPO_URL: Final = "https://github.com/o365-home-assistant/o365"
 def docs_url(anchor: str) -> str:
     """Return the README section (troubleshooting entry) with this anchor."""
     return f"{REPO_URL}#{anchor}"
+
+
+def with_help(placeholders: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return translation placeholders plus the README's address.
+
+    Error texts end in "Help: {docs_url}#<key>": hassfest refuses URLs in
+    strings, so the address travels as a placeholder. Every error raised or
+    shown with a help link must pass it, or Home Assistant leaves the whole
+    text unformatted.
+    """
+    return {"docs_url": REPO_URL, **(placeholders or {})}

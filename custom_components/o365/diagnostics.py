@@ -11,12 +11,14 @@ from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
 from .account import async_get_accounts
-from .const import CONF_CLIENT_SECRET
+from .const import CONF_CERTIFICATE, CONF_CLIENT_SECRET, CONF_TOKEN_CACHE
 
 if TYPE_CHECKING:
-    from . import O365ConfigEntry
+    from .models import O365ConfigEntry
 
-TO_REDACT = {CONF_CLIENT_SECRET}
+#: Secrets: a client secret, a certificate's private key (or its path, which
+#: says where the key is), a signed-in account's tokens.
+TO_REDACT = {CONF_CLIENT_SECRET, CONF_CERTIFICATE, CONF_TOKEN_CACHE}
 
 
 def _iso(timestamp: float | None) -> str | None:
@@ -41,6 +43,7 @@ async def async_get_config_entry_diagnostics(
         return {"entry": entry_info, "connected": False}
     connection = account.connection
     token = connection.tokens.token if connection else None
+    expiry = entry.runtime_data.expiry if connection is not None else None
     stats = connection.client.stats if connection else None
     now = time.time()
     return {
@@ -51,10 +54,25 @@ async def async_get_config_entry_diagnostics(
             "expires_at": _iso(token.expires_at),
             "renews_at": _iso(token.refresh_at),
             "tenant_id": token.tenant_id,
-            "roles": sorted(token.roles),
+            "permissions": sorted(token.permissions)
+            if token.permissions is not None
+            else "unknown (the token cannot be read)",
             "fetched": connection.tokens.tokens_fetched if connection else 0,
         }
         if token
+        else None,
+        "credential_expires": {
+            "at": expiry.expires.isoformat() if expiry.expires else None,
+            "source": expiry.source,
+        }
+        if expiry is not None and expiry.applies
+        else None,
+        "backup_account": backup.mailbox if (backup := account.backup) else None,
+        "request_limiter": {
+            "limit": connection.client.limiter.limit,
+            "max_in_flight": connection.client.limiter.max_in_flight,
+        }
+        if connection
         else None,
         "counters": {
             **asdict(account.stats),

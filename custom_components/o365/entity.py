@@ -23,6 +23,6 @@ class O365Entity(Entity):
             identifiers={(DOMAIN, entry.entry_id)},
             name=account.mailbox,
             manufacturer="Microsoft",
-            model="Microsoft 365 mailbox (Graph)",
+            model="Mailbox (Microsoft Graph)",
             entry_type=DeviceEntryType.SERVICE,
         )

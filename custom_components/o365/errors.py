@@ -8,17 +8,24 @@ from __future__ import annotations
 
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
-from .const import DOMAIN
+from .connection import CertificateFileError
+from .const import DOMAIN, with_help
 from .graph import (
     AccessDeniedError,
+    AccountTypeNotAllowedError,
+    ApplicationDisabledError,
     AttachmentTooLargeError,
     AuthenticationError,
     ClientSecretExpiredError,
+    ConditionalAccessError,
+    ConsentRequiredError,
     GraphError,
+    InvalidCertificateError,
     InvalidClientIdError,
     InvalidClientSecretError,
     InvalidRecipientsError,
     InvalidTenantError,
+    MailboxFullError,
     MailboxNotEnabledError,
     MailboxNotFoundError,
     MailReadWriteRequiredError,
@@ -26,21 +33,51 @@ from .graph import (
     MessageTooLargeError,
     MissingRoleError,
     O365Error,
+    PermissionNotConfiguredError,
+    PublicClientFlowsDisabledError,
     SendAsDeniedError,
+    SignInCodeExpiredError,
+    SignInDeclinedError,
+    SignInExpiredError,
+    UserNotFoundError,
+    WrongCloudError,
+)
+from .graph.certificates import (
+    CertificateExpiredError,
+    CertificateKeyMismatchError,
+    CertificateKeyTooWeakError,
+    CertificateUnreadableError,
 )
 
 # Order matters: subclasses before their bases.
 _ERROR_KEYS: tuple[tuple[type[O365Error], str], ...] = (
     (ClientSecretExpiredError, "secret_expired"),
     (InvalidClientSecretError, "invalid_client_secret"),
+    (InvalidCertificateError, "certificate_invalid"),
+    (SignInExpiredError, "sign_in_expired"),
+    (CertificateUnreadableError, "certificate_unreadable"),
+    (CertificateKeyMismatchError, "certificate_key_mismatch"),
+    (CertificateKeyTooWeakError, "certificate_key_too_weak"),
+    (CertificateExpiredError, "certificate_expired"),
     (InvalidClientIdError, "invalid_client_id"),
+    (ApplicationDisabledError, "app_disabled"),
     (InvalidTenantError, "invalid_tenant"),
+    (WrongCloudError, "wrong_cloud"),
+    (ConditionalAccessError, "conditional_access"),
+    (PublicClientFlowsDisabledError, "public_client_flows_disabled"),
+    (AccountTypeNotAllowedError, "account_type_not_allowed"),
+    (ConsentRequiredError, "consent_required"),
+    (PermissionNotConfiguredError, "permission_not_configured"),
+    (UserNotFoundError, "user_not_found"),
+    (SignInDeclinedError, "sign_in_declined"),
+    (SignInCodeExpiredError, "sign_in_code_expired"),
     (MissingRoleError, "missing_mail_send"),
     (MailReadWriteRequiredError, "missing_mail_readwrite"),
     (AccessDeniedError, "missing_mail_send"),
     (SendAsDeniedError, "send_as_denied"),
     (MailboxNotEnabledError, "mailbox_not_rest_enabled"),
     (MailboxNotFoundError, "mailbox_not_found"),
+    (MailboxFullError, "mailbox_full"),
     (InvalidRecipientsError, "invalid_recipients"),
     (MessageSizeExceededError, "message_size_exceeded"),
     (AttachmentTooLargeError, "attachment_too_large"),
@@ -55,6 +92,12 @@ _VALIDATION_KEYS = frozenset(
 
 def error_key(err: O365Error) -> str:
     """Return the error key (form error and translation key) for an error."""
+    if isinstance(err, CertificateFileError):
+        return (
+            "certificate_file_unreadable"
+            if err.allowed
+            else "certificate_path_not_allowed"
+        )
     for error_type, key in _ERROR_KEYS:
         if isinstance(err, error_type):
             return key
@@ -62,6 +105,8 @@ def error_key(err: O365Error) -> str:
         return "cannot_connect"
     if isinstance(err, GraphError):
         return "graph_error"
+    if isinstance(err, AuthenticationError):
+        return "sign_in_refused"
     return "unknown"
 
 
@@ -81,12 +126,17 @@ def error_code(err: O365Error) -> str:
 def error_placeholders(err: O365Error, mailbox: str) -> dict[str, str]:
     """Return the placeholders every error translation may use."""
     request_id = err.request_id if isinstance(err, GraphError) else None
-    return {
-        "mailbox": mailbox,
-        "code": error_code(err),
-        "request_id": request_id or "-",
-        "details": str(err),
-    }
+    details = str(err)
+    if isinstance(err, CertificateFileError):
+        details = err.path
+    return with_help(
+        {
+            "mailbox": mailbox,
+            "code": error_code(err),
+            "request_id": request_id or "-",
+            "details": details,
+        }
+    )
 
 
 def as_home_assistant_error(err: O365Error, mailbox: str) -> HomeAssistantError:

@@ -2,47 +2,75 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
+from .connection import CertificateFileError
 from .const import CONF_SOURCE, DOMAIN, docs_url
+from .graph import (
+    AccessDeniedError,
+    ClientSecretExpiredError,
+    InvalidCertificateError,
+    InvalidClientSecretError,
+    MailboxFullError,
+    O365Error,
+    SignInExpiredError,
+)
+from .graph.certificates import CertificateError
+
+#: Issue kinds cleared by the next message that goes out.
+_SEND_KINDS = ("credential", "consent", "mailbox_full")
+#: Credential expiry warnings, from the earlier to the later one.
+EXPIRY_WARNINGS = ((30, "credential_expires_soon"), (7, "credential_expires_now"))
 
 
 def _issue_id(kind: str, entry: ConfigEntry) -> str:
     return f"{kind}_{entry.entry_id}"
 
 
-def async_raise_secret_issue(
-    hass: HomeAssistant, entry: ConfigEntry, *, expired: bool
+#: (error type, issue kind, translation key, README anchor); first match wins.
+_ACCOUNT_ISSUES: tuple[tuple[type[O365Error], str, str, str], ...] = (
+    (ClientSecretExpiredError, "credential", "secret_expired", "secret_expired"),
+    (InvalidClientSecretError, "credential", "secret_invalid", "invalid_client_secret"),
+    (
+        InvalidCertificateError,
+        "credential",
+        "certificate_invalid",
+        "certificate_invalid",
+    ),
+    (CertificateError, "credential", "certificate_invalid", "certificate_invalid"),
+    (
+        CertificateFileError,
+        "credential",
+        "certificate_invalid",
+        "certificate_path_not_allowed",
+    ),
+    (SignInExpiredError, "credential", "sign_in_expired", "sign_in_expired"),
+    (MailboxFullError, "mailbox_full", "mailbox_full", "mailbox_full"),
+    (AccessDeniedError, "consent", "missing_consent", "missing_mail_send"),
+)
+
+
+def async_raise_account_issue(
+    hass: HomeAssistant, entry: ConfigEntry, err: O365Error
 ) -> None:
-    """Say the client secret expired or is wrong (reauth asks for a new one)."""
-    ir.async_create_issue(
-        hass,
-        DOMAIN,
-        _issue_id("secret", entry),
-        is_fixable=False,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key="secret_expired" if expired else "secret_invalid",
-        translation_placeholders={"mailbox": entry.data[CONF_SOURCE]},
-        learn_more_url=docs_url(
-            "secret_expired" if expired else "invalid_client_secret"
-        ),
-    )
-
-
-def async_raise_consent_issue(hass: HomeAssistant, entry: ConfigEntry) -> None:
-    """Say the app lacks Mail.Send with admin consent."""
-    ir.async_create_issue(
-        hass,
-        DOMAIN,
-        _issue_id("consent", entry),
-        is_fixable=False,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key="missing_consent",
-        translation_placeholders={"mailbox": entry.data[CONF_SOURCE]},
-        learn_more_url=docs_url("missing_mail_send"),
-    )
+    """Say what stops the account from sending and what to do about it."""
+    for error_type, kind, key, anchor in _ACCOUNT_ISSUES:
+        if isinstance(err, error_type):
+            ir.async_create_issue(
+                hass,
+                DOMAIN,
+                _issue_id(kind, entry),
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=key,
+                translation_placeholders={"mailbox": entry.data[CONF_SOURCE]},
+                learn_more_url=docs_url(anchor),
+            )
+            return
 
 
 def async_raise_dropped_issue(
@@ -67,13 +95,51 @@ def async_raise_dropped_issue(
     )
 
 
+def async_update_expiry_issue(
+    hass: HomeAssistant, entry: ConfigEntry, expires: datetime | None, now: datetime
+) -> None:
+    """Warn 30 and again 7 days before the credential expires; clear otherwise.
+
+    Each warning has its own issue, so dismissing the first one does not
+    silence the second.
+    """
+    days_left = (expires - now).total_seconds() / 86400 if expires else None
+    due = [
+        key
+        for days, key in EXPIRY_WARNINGS
+        if days_left is not None and days_left <= days
+    ]
+    current = due[-1] if due else None
+    for _, key in EXPIRY_WARNINGS:
+        if key != current:
+            ir.async_delete_issue(hass, DOMAIN, _issue_id(key, entry))
+    if current is None or expires is None:
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        _issue_id(current, entry),
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR
+        if current == EXPIRY_WARNINGS[-1][1]
+        else ir.IssueSeverity.WARNING,
+        translation_key=current,
+        translation_placeholders={
+            "mailbox": entry.data[CONF_SOURCE],
+            "date": expires.date().isoformat(),
+            "days": str(max(0, int(days_left or 0))),
+        },
+        learn_more_url=docs_url("credential_expires"),
+    )
+
+
 def async_clear_send_issues(hass: HomeAssistant, entry: ConfigEntry) -> None:
-    """Clear the secret and consent issues: a message just went out."""
-    for kind in ("secret", "consent"):
+    """Clear the credential, consent and mailbox issues: a message just went out."""
+    for kind in _SEND_KINDS:
         ir.async_delete_issue(hass, DOMAIN, _issue_id(kind, entry))
 
 
 def async_clear_all_issues(hass: HomeAssistant, entry: ConfigEntry) -> None:
     """Clear every issue of a removed account."""
-    for kind in ("secret", "consent", "dropped"):
+    for kind in (*_SEND_KINDS, "dropped", *(key for _, key in EXPIRY_WARNINGS)):
         ir.async_delete_issue(hass, DOMAIN, _issue_id(kind, entry))

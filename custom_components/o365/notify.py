@@ -27,14 +27,15 @@ from homeassistant.helpers.service import async_set_service_schema
 from homeassistant.helpers.typing import ConfigType, DiscoveryInfoType
 from homeassistant.util.hass_dict import HassKey
 
-from .account import O365Account, async_get_account
+from .account import O365Account, Outcome, async_get_account
+from .compose import async_compose
 from .const import DOMAIN, NOTIFY_SERVICE_NAME
 from .entity import O365Entity
-from .request import ATTR_TO, build_request, request_from_notify
+from .request import ATTR_TO, MailRequest, build_request, request_from_notify
 from .services import async_setup_platform_services
 
 if TYPE_CHECKING:
-    from . import O365ConfigEntry
+    from .models import O365ConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -44,7 +45,8 @@ DATA_HASS_CONFIG: HassKey[ConfigType] = HassKey(f"{DOMAIN}_hass_config")
 SERVICE_DESCRIPTION = {
     "name": "Send an email with Office 365",
     "description": (
-        "Sends an email from a Microsoft 365 mailbox through Microsoft Graph. "
+        "Sends an email from a Microsoft 365 or Outlook.com mailbox through "
+        "Microsoft Graph. "
         "Recipients default to the account's default recipients, else the mailbox."
     ),
     "fields": {
@@ -63,7 +65,10 @@ SERVICE_DESCRIPTION = {
         },
         "target": {
             "name": "Target",
-            "description": "Recipients: addresses or 'Name <address>'.",
+            "description": (
+                "Recipients: email addresses, or a name followed by the address "
+                "in angle brackets."
+            ),
             "example": "alerts@example.com",
             "selector": {"text": {"type": "email", "multiple": True}},
         },
@@ -72,8 +77,9 @@ SERVICE_DESCRIPTION = {
             "description": (
                 "Optional: html (true or an HTML body), cc, bcc, reply_to, "
                 "importance (low/normal/high), cameras (entity IDs, snapshot "
-                "inline as cid:<entity_id>), attachments / images (paths, URLs "
-                "or {path|url, name, content_type, content_id}), "
+                "inline as cid: followed by the entity ID), attachments / images "
+                "(paths, URLs or mappings with path or url, name, content_type, "
+                "content_id), "
                 "save_to_sent_items, account."
             ),
             "example": '{"html": true, "cameras": ["camera.front_door"]}',
@@ -91,9 +97,7 @@ async def async_get_service(
     """Return the notify service (only through discovery: YAML is not used)."""
     if discovery_info is None:
         return None
-    service = O365NotificationService()
-    hass.data[DATA_NOTIFY_SERVICE] = service
-    return service
+    return O365NotificationService()
 
 
 async def async_register_notify_service(hass: HomeAssistant) -> None:
@@ -122,8 +126,43 @@ async def async_unregister_notify_service(hass: HomeAssistant) -> None:
         await service.async_unregister_services()
 
 
+async def async_send_request(
+    hass: HomeAssistant, account: O365Account, request: MailRequest
+) -> Outcome:
+    """Build the message a request asks for and have the account send it."""
+    composition = await async_compose(
+        hass,
+        request,
+        to=request.to or await account.async_default_recipients(),
+        save_to_sent_items=account.save_to_sent_items,
+        max_message_size=account.max_message_size,
+        mailbox=account.mailbox,
+    )
+    try:
+        return await account.async_submit(
+            composition.message, save_to_sent_items=composition.save_to_sent_items
+        )
+    finally:
+        await composition.async_cleanup(hass)
+
+
 class O365NotificationService(BaseNotificationService):
     """Sends ``notify.o365`` calls through the chosen account."""
+
+    async def async_setup(
+        self,
+        hass: HomeAssistant,
+        service_name: str,
+        target_service_name_prefix: str,
+    ) -> None:
+        """Set up, then let further accounts re-register the service.
+
+        Published only now: an account setting up while the notify platform
+        is still loading must not call async_register_services on a service
+        that has not read its descriptions yet.
+        """
+        await super().async_setup(hass, service_name, target_service_name_prefix)
+        hass.data[DATA_NOTIFY_SERVICE] = self
 
     async def async_register_services(self) -> None:
         """Register the service and describe its fields for the UI."""
@@ -139,7 +178,7 @@ class O365NotificationService(BaseNotificationService):
             message, kwargs.get(ATTR_TITLE), kwargs.get(ATTR_TARGET), data
         )
         account = async_get_account(self.hass, request.account)
-        await account.async_send_request(request)
+        await async_send_request(self.hass, account, request)
 
 
 async def async_setup_entry(
@@ -149,7 +188,7 @@ async def async_setup_entry(
 ) -> None:
     """Add the notify entity of an account."""
     async_setup_platform_services()
-    async_add_entities([O365NotifyEntity(entry.runtime_data)])
+    async_add_entities([O365NotifyEntity(entry.runtime_data.account)])
 
 
 class O365NotifyEntity(O365Entity, NotifyEntity):
@@ -165,7 +204,7 @@ class O365NotifyEntity(O365Entity, NotifyEntity):
     async def async_send_message(self, message: str, title: str | None = None) -> None:
         """Send title and message to the default recipients (notify.send_message)."""
         request = build_request(message=message, title=title, to=None, fields={})
-        await self.account.async_send_request(request)
+        await async_send_request(self.hass, self.account, request)
 
     async def async_send_email(self, **data: Any) -> None:
         """Send a full email (the o365.send_message action)."""
@@ -175,7 +214,7 @@ class O365NotifyEntity(O365Entity, NotifyEntity):
             to=data.pop(ATTR_TO, None),
             fields=data,
         )
-        await self.account.async_send_request(request)
+        await async_send_request(self.hass, self.account, request)
         # Home Assistant versions that can record a send made by an
         # integration's own action show it in the entity state too.
         if (record := getattr(self, "_async_record_notification", None)) is not None:

@@ -14,8 +14,9 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import VolDictType
 import voluptuous as vol
+from yarl import URL
 
-from .const import DOMAIN
+from .const import DOMAIN, with_help
 from .graph import EmailAddress, Importance
 
 ATTR_HTML = "html"
@@ -81,22 +82,64 @@ def email_address(value: Any) -> EmailAddress:
         ) from err
 
 
-def _string_attachment(value: str) -> AttachmentSpec:
-    if value.startswith(MEDIA_SOURCE_PREFIX):
-        return AttachmentSpec(media_content_id=value)
-    if value.lower().startswith(("http://", "https://")):
-        return AttachmentSpec(url=value)
-    if "://" in value:
-        raise vol.Invalid(f"{value!r}: only local paths and http(s) URLs are attached")
-    return AttachmentSpec(path=value)
+#: The longest path or URL an attachment may name.
+MAX_REFERENCE_LENGTH = 4096
+
+
+def _reference(value: Any) -> str:
+    """Validate the text of a path, URL or media item: one line, bounded."""
+    text = cv.string(value).strip()
+    if not text:
+        raise vol.Invalid("is empty")
+    if len(text) > MAX_REFERENCE_LENGTH:
+        raise vol.Invalid(f"is longer than {MAX_REFERENCE_LENGTH} characters")
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        raise vol.Invalid("contains control characters")
+    return text
+
+
+def _path(value: Any) -> str:
+    text = _reference(value)
+    if "://" in text:
+        raise vol.Invalid(f"{text!r}: only local paths and http(s) URLs are attached")
+    return text
+
+
+def _url(value: Any) -> str:
+    text = _reference(value)
+    try:
+        url = URL(text)
+    except (ValueError, TypeError) as err:
+        raise vol.Invalid(f"{text!r} is not a URL") from err
+    if url.scheme.lower() not in ("http", "https") or not url.host:
+        raise vol.Invalid(f"{text!r} is not an http(s) URL")
+    return text
+
+
+def _media_id(value: Any) -> str:
+    text = _reference(value)
+    if not text.startswith(MEDIA_SOURCE_PREFIX):
+        raise vol.Invalid(f"{text!r} is not a media-source:// item")
+    return text
+
+
+def _string_attachment(value: Any) -> AttachmentSpec:
+    text = _reference(value)
+    if text.startswith(MEDIA_SOURCE_PREFIX):
+        return AttachmentSpec(media_content_id=text)
+    if text.lower().startswith(("http://", "https://")):
+        return AttachmentSpec(url=_url(text))
+    return AttachmentSpec(path=_path(text))
 
 
 _ATTACHMENT_KEYS = vol.Schema(
     {
-        vol.Exclusive("path", "source"): cv.string,
-        vol.Exclusive("url", "source"): cv.string,
-        vol.Exclusive("media_content_id", "source"): cv.string,
+        vol.Exclusive("path", "source"): _path,
+        vol.Exclusive("url", "source"): _url,
+        vol.Exclusive("media_content_id", "source"): _media_id,
         vol.Optional("name"): cv.string,
+        # Core smtp's send_message (2026.8) calls it filename.
+        vol.Optional("filename"): cv.string,
         vol.Optional("content_type"): cv.string,
         vol.Optional("content_id"): cv.string,
         # What the UI's media selector adds around media_content_id.
@@ -108,37 +151,44 @@ _ATTACHMENT_KEYS = vol.Schema(
 
 
 def attachment(value: Any) -> AttachmentSpec:
-    """Validate an attachment: a path or URL string, or a mapping."""
+    """Validate an attachment: a path, URL or media item, or a mapping with one."""
     if isinstance(value, AttachmentSpec):
         return value
     if isinstance(value, str):
-        return _string_attachment(value.strip())
+        return _string_attachment(value)
     if not isinstance(value, Mapping):
         raise vol.Invalid("an attachment is a path, a URL or a mapping with path/url")
     data = _ATTACHMENT_KEYS(dict(value))
-    sources = [k for k in ("path", "url", "media_content_id") if data.get(k)]
-    if not sources:
+    if not any(data.get(key) for key in ("path", "url", "media_content_id")):
         raise vol.Invalid("an attachment needs one of path, url or media_content_id")
-    spec = _string_attachment(str(data[sources[0]]).strip())
-    if sources[0] == "url" and spec.url is None:
-        raise vol.Invalid(f"{data['url']!r} is not an http(s) URL")
     return AttachmentSpec(
-        path=spec.path if sources[0] == "path" else None,
-        url=spec.url if sources[0] == "url" else None,
-        media_content_id=data.get("media_content_id") or spec.media_content_id,
-        name=data.get("name"),
+        path=data.get("path"),
+        url=data.get("url"),
+        media_content_id=data.get("media_content_id"),
+        name=data.get("name") or data.get("filename"),
         content_type=data.get("content_type"),
         content_id=data.get("content_id"),
     )
 
 
+def _entity_list(value: Any) -> list[Any]:
+    """Accept an entity ID, a comma-separated string or a list; nothing else."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list):
+        return value
+    raise vol.Invalid("expected a camera entity ID or a list of them")
+
+
 ADDRESSES = vol.All(cv.ensure_list, [email_address])
 ATTACHMENTS = vol.All(cv.ensure_list, [attachment])
-CAMERAS = vol.All(cv.entity_ids, [cv.entity_domain("camera")])
+CAMERAS = vol.All(_entity_list, [vol.All(cv.string, cv.entity_domain("camera"))])
 
 #: The fields shared by ``notify.o365``'s ``data`` and ``o365.send_message``.
 MAIL_FIELDS: VolDictType = {
-    vol.Optional(ATTR_HTML): vol.Any(bool, cv.string),
+    vol.Optional(ATTR_HTML): vol.Any(
+        bool, str, msg="expected true, false or an HTML string"
+    ),
     vol.Optional(ATTR_CC): ADDRESSES,
     vol.Optional(ATTR_BCC): ADDRESSES,
     vol.Optional(ATTR_REPLY_TO): ADDRESSES,
@@ -158,7 +208,7 @@ def _invalid(err: vol.Invalid, what: str) -> ServiceValidationError:
     return ServiceValidationError(
         translation_domain=DOMAIN,
         translation_key="invalid_data",
-        translation_placeholders={"what": what, "details": _details(err)},
+        translation_placeholders=with_help({"what": what, "details": _details(err)}),
     )
 
 

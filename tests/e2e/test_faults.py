@@ -70,7 +70,7 @@ async def timed_alert(hass: HomeAssistant, subject: str) -> float:
 
 async def token_due(entry: MockConfigEntry) -> None:
     """Wait until the account must fetch a new token before its next request."""
-    tokens = entry.runtime_data.connection.tokens
+    tokens = entry.runtime_data.account.connection.tokens
     await wait_until(lambda: time.time() >= tokens.token.refresh_at, timeout=5)
 
 
@@ -248,7 +248,9 @@ async def test_expired_secret_queues_until_reauth(
     assert [item.subject for item in account.outbox.items] == subjects
     assert received(emulator, subjects[0]) == []
     assert requests(emulator, "token")[-1]["status"] == 401
-    issue = issue_registry.async_get_issue(DOMAIN, f"secret_{config_entry.entry_id}")
+    issue = issue_registry.async_get_issue(
+        DOMAIN, f"credential_{config_entry.entry_id}"
+    )
     assert issue is not None
     assert issue.translation_key == "secret_expired"
     (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
@@ -271,7 +273,7 @@ async def test_expired_secret_queues_until_reauth(
     assert config_entry.data[CONF_CLIENT_SECRET] == "rotated secret ~ value"
     assert dropped == []
     assert (
-        issue_registry.async_get_issue(DOMAIN, f"secret_{config_entry.entry_id}")
+        issue_registry.async_get_issue(DOMAIN, f"credential_{config_entry.entry_id}")
         is None
     )
 
@@ -293,7 +295,9 @@ async def test_refused_secret_at_start_waits_for_reauth(
     emulator.add_fault(kind)
     await set_up(hass, config_entry)
     assert config_entry.state is ConfigEntryState.SETUP_ERROR
-    issue = issue_registry.async_get_issue(DOMAIN, f"secret_{config_entry.entry_id}")
+    issue = issue_registry.async_get_issue(
+        DOMAIN, f"credential_{config_entry.entry_id}"
+    )
     assert issue is not None
     assert issue.translation_key == issue_key
     (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)

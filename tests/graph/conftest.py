@@ -7,6 +7,12 @@ from collections.abc import AsyncGenerator
 import aiohttp
 import pytest
 
+from custom_components.o365.graph import Mailbox
+from tests.conftest import MAILBOX
+
+#: The default mailbox, as the client addresses it (``/users/{MAILBOX}``).
+BOX = Mailbox(MAILBOX)
+
 
 class FakeTokens:
     """A token source that counts requests and honours ``rejected``."""

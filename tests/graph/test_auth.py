@@ -10,6 +10,7 @@ import pytest
 
 from custom_components.o365.graph import (
     CLOUDS,
+    AppTokenProvider,
     ClientSecretExpiredError,
     Cloud,
     InvalidClientIdError,
@@ -17,10 +18,9 @@ from custom_components.o365.graph import (
     InvalidTenantError,
     O365ConnectionError,
     TokenEndpointError,
-    TokenProvider,
     decode_jwt_claims,
 )
-from custom_components.o365.graph.auth import _SyncHttpBridge
+from custom_components.o365.graph.auth import SyncHttpBridge
 from custom_components.o365.graph.exceptions import AuthenticationError
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, TENANT_ID, GraphMock, make_jwt
 
@@ -35,12 +35,12 @@ class Clock:
 
 def provider(
     session: aiohttp.ClientSession, clock: Clock | None = None, tenant: str = TENANT_ID
-) -> TokenProvider:
-    return TokenProvider(
+) -> AppTokenProvider:
+    return AppTokenProvider(
         session,
         tenant=tenant,
         client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
+        credential=CLIENT_SECRET,
         endpoints=CLOUDS[Cloud.GLOBAL],
         clock=clock or Clock(),
     )
@@ -55,7 +55,7 @@ async def test_token_is_acquired_in_a_worker_thread(
     token = await tokens.async_get_token()
     assert tokens.last_thread is not None
     assert tokens.last_thread != threading.current_thread().name
-    assert token.roles == {"Mail.Send", "Mail.ReadWrite"}
+    assert token.permissions == {"Mail.Send", "Mail.ReadWrite"}
     assert token.tenant_id == TENANT_ID
     assert CLIENT_SECRET not in repr(token)
     assert CLIENT_SECRET not in repr(tokens)
@@ -67,7 +67,7 @@ async def test_token_is_acquired_in_a_worker_thread(
 async def test_bridge_refuses_to_run_on_the_loop(
     session: aiohttp.ClientSession,
 ) -> None:
-    bridge = _SyncHttpBridge(session, asyncio.get_running_loop(), True, 5)
+    bridge = SyncHttpBridge(session, asyncio.get_running_loop(), True, 5)
     with pytest.raises(RuntimeError, match="executor"):
         bridge.get("https://login.microsoftonline.com/x")
     bridge.close()
@@ -231,11 +231,11 @@ async def test_custom_executor_is_used(
         used.append("yes")
         return await asyncio.get_running_loop().run_in_executor(None, func)
 
-    tokens = TokenProvider(
+    tokens = AppTokenProvider(
         session,
         tenant=TENANT_ID,
         client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
+        credential=CLIENT_SECRET,
         endpoints=CLOUDS[Cloud.CHINA],
         run_blocking=run_blocking,
     )
@@ -264,6 +264,7 @@ async def test_custom_executor_is_used(
         (f"a.{'W10'}.c", {}),
         (make_jwt(tid="x"), {"tid": "x"}),
     ],
+    ids=["opaque", "not-base64", "not-an-object", "jwt"],
 )
 def test_decode_jwt_claims(token: str, claims: dict[str, str]) -> None:
     decoded = decode_jwt_claims(token)

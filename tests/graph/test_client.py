@@ -14,6 +14,7 @@ from custom_components.o365.graph import (
     GraphError,
     GraphTransientError,
     InvalidRecipientsError,
+    Mailbox,
     MailboxNotEnabledError,
     MailboxNotFoundError,
     Message,
@@ -23,7 +24,7 @@ from custom_components.o365.graph import (
 from custom_components.o365.graph.retry import NO_RETRY
 from tests.conftest import GRAPH, MAILBOX, GraphMock, users_url
 
-from .conftest import FakeTokens
+from .conftest import BOX, FakeTokens
 
 MESSAGE = Message(subject="Hi", body="Hello", to=(EmailAddress("ops@contoso.com"),))
 
@@ -37,7 +38,7 @@ async def test_send_mail(
 ) -> None:
     graph_mock.send_mail()
     receipt = await client(session, tokens).send_mail(
-        MAILBOX, MESSAGE, save_to_sent_items=False
+        BOX, MESSAGE, save_to_sent_items=False
     )
     assert receipt.method == "sendMail"
     assert receipt.request_id == "req-1234"
@@ -56,7 +57,7 @@ async def test_mailbox_is_percent_encoded_once(
 ) -> None:
     mailbox = "o'brien+alerts@contoso.com"
     graph_mock.send_mail(mailbox)
-    await client(session, tokens).send_mail(mailbox, MESSAGE)
+    await client(session, tokens).send_mail(Mailbox(mailbox), MESSAGE)
     ((url, _),) = graph_mock.calls("POST", "/sendMail")
     assert url.raw_path == "/v1.0/users/o%27brien%2Balerts%40contoso.com/sendMail"
     assert url == users_url(mailbox, "sendMail")
@@ -87,7 +88,7 @@ async def test_graph_errors_are_typed(
 ) -> None:
     graph_mock.send_mail(status=status, code=code)
     with pytest.raises(GraphError) as info:
-        await client(session, tokens).send_mail(MAILBOX, MESSAGE)
+        await client(session, tokens).send_mail(BOX, MESSAGE)
     assert type(info.value) is expected
     assert info.value.status == status
     assert info.value.code == code
@@ -100,7 +101,7 @@ async def test_error_without_json_body(
 ) -> None:
     graph_mock.mocked.post(users_url(MAILBOX, "sendMail"), status=400, body="nope")
     with pytest.raises(GraphError, match="HTTP 400"):
-        await client(session, tokens).send_mail(MAILBOX, MESSAGE)
+        await client(session, tokens).send_mail(BOX, MESSAGE)
 
 
 async def test_401_renews_the_token_once(
@@ -109,7 +110,7 @@ async def test_401_renews_the_token_once(
     graph_mock.send_mail(status=401, code="InvalidAuthenticationToken", repeat=False)
     graph_mock.send_mail()
     graph_client = client(session, tokens)
-    await graph_client.send_mail(MAILBOX, MESSAGE)
+    await graph_client.send_mail(BOX, MESSAGE)
     first, second = graph_mock.calls("POST", "/sendMail")
     assert first[1]["headers"]["Authorization"] == "Bearer token-1"
     assert second[1]["headers"]["Authorization"] == "Bearer token-2"
@@ -121,7 +122,7 @@ async def test_second_401_is_an_error(
 ) -> None:
     graph_mock.send_mail(status=401, code="InvalidAuthenticationToken")
     with pytest.raises(GraphError) as info:
-        await client(session, tokens).send_mail(MAILBOX, MESSAGE)
+        await client(session, tokens).send_mail(BOX, MESSAGE)
     assert info.value.status == 401
     assert len(graph_mock.calls("POST", "/sendMail")) == 2
 
@@ -142,6 +143,6 @@ async def test_get_user(
             "displayName": "Alerts",
         },
     )
-    user = await client(session, tokens).get_user(object_id)
+    user = await client(session, tokens).get_user(Mailbox(object_id))
     assert user.mail == MAILBOX
     assert user.display_name == "Alerts"

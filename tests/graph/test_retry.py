@@ -8,6 +8,7 @@ from email.utils import format_datetime
 from typing import Any
 
 import aiohttp
+from aioresponses import CallbackResult
 import pytest
 from yarl import URL
 
@@ -23,7 +24,7 @@ from custom_components.o365.graph import (
 from custom_components.o365.graph.retry import parse_retry_after
 from tests.conftest import MAILBOX, GraphMock, users_url
 
-from .conftest import FakeTokens
+from .conftest import BOX, FakeTokens
 
 MESSAGE = Message(subject="Hi", body="Hello", to=(EmailAddress("ops@contoso.com"),))
 
@@ -36,6 +37,21 @@ class Sleeps:
 
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
+
+
+class InFlight:
+    """A slow Graph: counts the requests it answers at the same time."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+
+    async def answer(self, url: URL, **kwargs: Any) -> CallbackResult:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        await asyncio.sleep(0.01)
+        self.now -= 1
+        return CallbackResult(status=202)
 
 
 def client(
@@ -98,7 +114,7 @@ async def test_429_honours_retry_after(
     graph_mock.send_mail()
     sleeps = Sleeps()
     graph = client(session, tokens, sleeps)
-    await graph.send_mail(MAILBOX, MESSAGE)
+    await graph.send_mail(BOX, MESSAGE)
     assert sleeps.delays == [3.0]
     assert len(graph_mock.calls("POST", "/sendMail")) == 2
     assert graph.stats.retries == 1
@@ -126,7 +142,7 @@ async def test_transient_failures_are_retried(
     graph_mock.send_mail(**failure, repeat=False)
     graph_mock.send_mail()
     sleeps = Sleeps()
-    await client(session, tokens, sleeps).send_mail(MAILBOX, MESSAGE)
+    await client(session, tokens, sleeps).send_mail(BOX, MESSAGE)
     assert len(sleeps.delays) == 2
     assert 0.75 <= sleeps.delays[0] <= 1.25
     assert 1.5 <= sleeps.delays[1] <= 2.5
@@ -140,7 +156,7 @@ async def test_gives_up_after_the_attempts(
     sleeps = Sleeps()
     graph = client(session, tokens, sleeps)
     with pytest.raises(GraphTransientError) as info:
-        await graph.send_mail(MAILBOX, MESSAGE)
+        await graph.send_mail(BOX, MESSAGE)
     assert info.value.transient
     assert len(graph_mock.calls("POST", "/sendMail")) == 4
     assert len(sleeps.delays) == 3
@@ -153,7 +169,7 @@ async def test_connection_error_gives_up_transient(
 ) -> None:
     graph_mock.send_mail(exception=aiohttp.ClientConnectionError("down"))
     with pytest.raises(O365ConnectionError):
-        await client(session, tokens, Sleeps()).send_mail(MAILBOX, MESSAGE)
+        await client(session, tokens, Sleeps()).send_mail(BOX, MESSAGE)
 
 
 async def test_retry_after_beyond_budget_gives_up_at_once(
@@ -163,7 +179,7 @@ async def test_retry_after_beyond_budget_gives_up_at_once(
     graph_mock.send_mail(status=429, headers={"Retry-After": "600"})
     sleeps = Sleeps()
     with pytest.raises(GraphTransientError) as info:
-        await client(session, tokens, sleeps).send_mail(MAILBOX, MESSAGE)
+        await client(session, tokens, sleeps).send_mail(BOX, MESSAGE)
     assert info.value.retry_after == 600
     assert sleeps.delays == []
     assert len(graph_mock.calls("POST", "/sendMail")) == 1
@@ -175,7 +191,7 @@ async def test_permanent_errors_are_not_retried(
     graph_mock.send_mail(status=400, code="ErrorInvalidRecipients")
     sleeps = Sleeps()
     with pytest.raises(Exception, match="ErrorInvalidRecipients"):
-        await client(session, tokens, sleeps).send_mail(MAILBOX, MESSAGE)
+        await client(session, tokens, sleeps).send_mail(BOX, MESSAGE)
     assert sleeps.delays == []
 
 
@@ -193,7 +209,7 @@ async def test_token_endpoint_trouble_is_retried(
 
     graph_mock.send_mail()
     sleeps = Sleeps()
-    await client(session, FlakyTokens(), sleeps).send_mail(MAILBOX, MESSAGE)
+    await client(session, FlakyTokens(), sleeps).send_mail(BOX, MESSAGE)
     # MSAL would answer from its 5 s failure cache before that.
     assert sleeps.delays == [5.0]
 
@@ -201,23 +217,14 @@ async def test_token_endpoint_trouble_is_retried(
 async def test_at_most_four_requests_in_flight(
     session: aiohttp.ClientSession, tokens: FakeTokens, graph_mock: GraphMock
 ) -> None:
-    in_flight = 0
-    peak = 0
+    slow = InFlight()
 
-    async def slow(url: URL, **kwargs: Any) -> Any:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        await asyncio.sleep(0.01)
-        in_flight -= 1
-        from aioresponses import CallbackResult
-
-        return CallbackResult(status=202)
-
-    graph_mock.mocked.post(users_url(MAILBOX, "sendMail"), callback=slow, repeat=True)
+    graph_mock.mocked.post(
+        users_url(MAILBOX, "sendMail"), callback=slow.answer, repeat=True
+    )
     graph = client(session, tokens, Sleeps())
-    await asyncio.gather(*(graph.send_mail(MAILBOX, MESSAGE) for _ in range(20)))
-    assert peak == 4
+    await asyncio.gather(*(graph.send_mail(BOX, MESSAGE) for _ in range(20)))
+    assert slow.peak == 4
     assert graph.stats.requests == 20
 
 
@@ -235,4 +242,87 @@ async def test_one_request_never_takes_longer_than_the_deadline(
 
     graph_mock.mocked.post(users_url(MAILBOX, "sendMail"), callback=hang, repeat=True)
     with pytest.raises(O365ConnectionError, match="gave up after"):
-        await client(session, tokens, Sleeps()).send_mail(MAILBOX, MESSAGE)
+        await client(session, tokens, Sleeps()).send_mail(BOX, MESSAGE)
+
+
+@pytest.mark.parametrize("status", [500, 502])
+async def test_send_mail_is_not_repeated_after_an_ambiguous_5xx(
+    session: aiohttp.ClientSession,
+    tokens: FakeTokens,
+    graph_mock: GraphMock,
+    status: int,
+) -> None:
+    """A 500 may mean Graph accepted the mail: no retry in the call (the
+    outbox tries again later), unlike 429/503/504, which Microsoft's SDK
+    retries."""
+    graph_mock.send_mail(status=status)
+    sleeps = Sleeps()
+    with pytest.raises(GraphTransientError) as info:
+        await client(session, tokens, sleeps).send_mail(BOX, MESSAGE)
+    assert info.value.transient
+    assert len(graph_mock.calls("POST", "/sendMail")) == 1
+    assert sleeps.delays == []
+
+
+async def test_reads_are_repeated_after_a_500(
+    session: aiohttp.ClientSession, tokens: FakeTokens, graph_mock: GraphMock
+) -> None:
+    url = users_url(MAILBOX).with_query(
+        {"$select": "id,mail,userPrincipalName,displayName"}
+    )
+    graph_mock.graph("GET", url, status=500, repeat=False)
+    graph_mock.graph("GET", url, payload={"id": "x", "mail": MAILBOX})
+    user = await client(session, tokens, Sleeps()).get_user(BOX)
+    assert user.mail == MAILBOX
+    assert len(graph_mock.calls("GET", "/users/")) == 2
+
+
+async def test_unsent_request_is_retried_even_where_a_resend_is_unsafe(
+    session: aiohttp.ClientSession, tokens: FakeTokens, graph_mock: GraphMock
+) -> None:
+    """A connection that was never made sent nothing: always safe to retry."""
+    from custom_components.o365.graph.client import REFUSED_ONLY
+
+    url = users_url(MAILBOX, "messages", "d", "attachments")
+    connector = aiohttp.ClientConnectorError(None, OSError(111, "refused"))  # type: ignore[arg-type]
+    graph_mock.graph("POST", url, exception=connector, repeat=False)
+    graph_mock.graph("POST", url, status=201, payload={"id": "a"})
+    graph = client(session, tokens, Sleeps())
+    await graph._request(
+        "POST", url, "addAttachment", body=b"{}", ok=(201,), retry_on=REFUSED_ONLY
+    )
+    assert len(graph_mock.calls("POST", "/attachments")) == 2
+
+    # A connection lost after sending may have attached the file: not resent.
+    other = users_url(MAILBOX, "messages", "e", "attachments")
+    graph_mock.graph("POST", other, exception=aiohttp.ServerDisconnectedError())
+    with pytest.raises(O365ConnectionError):
+        await graph._request(
+            "POST", other, "addAttachment", body=b"{}", ok=(201,), retry_on=REFUSED_ONLY
+        )
+    assert len(graph_mock.calls("POST", "/messages/e/attachments")) == 1
+
+
+async def test_clients_of_one_app_share_four_slots(
+    session: aiohttp.ClientSession, tokens: FakeTokens, graph_mock: GraphMock
+) -> None:
+    """Outlook counts concurrency per app: two mailboxes of one app, four in all."""
+    from custom_components.o365.graph import Mailbox, RequestLimiter
+
+    slow = InFlight()
+
+    other = "ops@contoso.com"
+    for mailbox in (MAILBOX, other):
+        graph_mock.mocked.post(
+            users_url(mailbox, "sendMail"), callback=slow.answer, repeat=True
+        )
+    limiter = RequestLimiter()
+    first = GraphClient(session, tokens, limiter=limiter, sleep=Sleeps())
+    second = GraphClient(session, tokens, limiter=limiter, sleep=Sleeps())
+    await asyncio.gather(
+        *(first.send_mail(BOX, MESSAGE) for _ in range(10)),
+        *(second.send_mail(Mailbox(other), MESSAGE) for _ in range(10)),
+    )
+    assert slow.peak == 4
+    assert limiter.max_in_flight == 4
+    assert first.stats.requests == second.stats.requests == 10

@@ -1,11 +1,22 @@
 """A small Microsoft Graph mail client with no Home Assistant imports.
 
-It signs in as an app (client credentials, MSAL), builds messages, sends them
-with ``sendMail`` or through a draft with upload sessions, and raises the
-typed errors of :mod:`.exceptions`. Give it an aiohttp session.
+It obtains tokens with MSAL, as an app (client credentials: a secret or a
+certificate) or for a person who signed in once (device code), builds
+messages, sends them with ``sendMail`` or through a draft with upload
+sessions, and raises the typed errors of :mod:`.exceptions`. Give it an
+aiohttp session.
 """
 
-from .auth import AccessToken, AccessTokenProvider, TokenProvider, decode_jwt_claims
+from .auth import (
+    AccessToken,
+    AccessTokenProvider,
+    AppTokenProvider,
+    ClientCertificate,
+    ClientCredential,
+    MsalTokenProvider,
+    SignedInTokenProvider,
+    decode_jwt_claims,
+)
 from .client import (
     DEFAULT_MAX_MESSAGE_SIZE,
     MAX_ATTACHMENT_SIZE,
@@ -13,34 +24,58 @@ from .client import (
     GraphClient,
     GraphStats,
     GraphUser,
+    Mailbox,
     MailReadWriteRequiredError,
     MessageLimitError,
     MessageTooLargeError,
+    RequestLimiter,
     SendReceipt,
     check_message_limits,
 )
 from .clouds import CLOUDS, Cloud, CloudEndpoints, emulator_endpoints
 from .exceptions import (
     AccessDeniedError,
+    AccountTypeNotAllowedError,
+    ApplicationDisabledError,
+    AttachmentTooSmallError,
     AuthenticationError,
     ClientSecretExpiredError,
+    ConditionalAccessError,
+    ConsentRequiredError,
+    CredentialRefusedError,
     GraphError,
     GraphTransientError,
+    InvalidCertificateError,
     InvalidClientIdError,
     InvalidClientSecretError,
     InvalidRecipientsError,
     InvalidTenantError,
+    MailboxFullError,
     MailboxNotEnabledError,
     MailboxNotFoundError,
     MessageSizeExceededError,
     MissingRoleError,
     O365ConnectionError,
     O365Error,
+    PermissionNotConfiguredError,
+    PublicClientFlowsDisabledError,
     SendAsDeniedError,
+    SignInCodeExpiredError,
+    SignInDeclinedError,
+    SignInError,
+    SignInExpiredError,
     TokenEndpointError,
+    UserNotFoundError,
+    WrongCloudError,
 )
 from .message import Attachment, BodyType, EmailAddress, Importance, Message
 from .retry import RetryPolicy
+from .signin import (
+    DeviceCode,
+    DeviceCodeSignIn,
+    SignInResult,
+    async_redeem_refresh_token,
+)
 
 __all__ = [
     "CLOUDS",
@@ -49,13 +84,24 @@ __all__ = [
     "AccessDeniedError",
     "AccessToken",
     "AccessTokenProvider",
+    "AccountTypeNotAllowedError",
+    "AppTokenProvider",
+    "ApplicationDisabledError",
     "Attachment",
     "AttachmentTooLargeError",
+    "AttachmentTooSmallError",
     "AuthenticationError",
     "BodyType",
+    "ClientCertificate",
+    "ClientCredential",
     "ClientSecretExpiredError",
     "Cloud",
     "CloudEndpoints",
+    "ConditionalAccessError",
+    "ConsentRequiredError",
+    "CredentialRefusedError",
+    "DeviceCode",
+    "DeviceCodeSignIn",
     "EmailAddress",
     "GraphClient",
     "GraphError",
@@ -63,11 +109,14 @@ __all__ = [
     "GraphTransientError",
     "GraphUser",
     "Importance",
+    "InvalidCertificateError",
     "InvalidClientIdError",
     "InvalidClientSecretError",
     "InvalidRecipientsError",
     "InvalidTenantError",
     "MailReadWriteRequiredError",
+    "Mailbox",
+    "MailboxFullError",
     "MailboxNotEnabledError",
     "MailboxNotFoundError",
     "Message",
@@ -75,13 +124,25 @@ __all__ = [
     "MessageSizeExceededError",
     "MessageTooLargeError",
     "MissingRoleError",
+    "MsalTokenProvider",
     "O365ConnectionError",
     "O365Error",
+    "PermissionNotConfiguredError",
+    "PublicClientFlowsDisabledError",
+    "RequestLimiter",
     "RetryPolicy",
     "SendAsDeniedError",
     "SendReceipt",
+    "SignInCodeExpiredError",
+    "SignInDeclinedError",
+    "SignInError",
+    "SignInExpiredError",
+    "SignInResult",
+    "SignedInTokenProvider",
     "TokenEndpointError",
-    "TokenProvider",
+    "UserNotFoundError",
+    "WrongCloudError",
+    "async_redeem_refresh_token",
     "check_message_limits",
     "decode_jwt_claims",
     "emulator_endpoints",

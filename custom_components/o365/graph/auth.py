@@ -1,8 +1,17 @@
-"""App-only access tokens from Entra ID (client-credentials flow, MSAL).
+"""Access tokens from Microsoft Entra ID, through MSAL.
 
-MSAL is synchronous: building the app fetches the tenant's OpenID
+Two kinds of account, one mechanism:
+
+- :class:`AppTokenProvider` signs in as the app (client credentials) with a
+  client secret or a certificate: application permissions, no user.
+- :class:`SignedInTokenProvider` renews the delegated tokens of a person who
+  signed in once (device code, see :mod:`.signin`), from MSAL's serialisable
+  token cache; it reports every rotation of the refresh token so the caller
+  can persist it.
+
+MSAL is synchronous: building an app fetches the authority's OpenID
 configuration and acquiring a token posts to the token endpoint. Both run in
-an executor. MSAL's HTTP goes through :class:`_SyncHttpBridge`, which hands
+an executor. MSAL's HTTP goes through :class:`SyncHttpBridge`, which hands
 each request to the caller's aiohttp session on the event loop, so one session
 (with its TLS settings) serves sign-in and Graph alike.
 
@@ -12,9 +21,10 @@ send path takes the cached token without touching the executor or the lock.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 import asyncio
 import base64
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 import concurrent.futures
 from dataclasses import dataclass, field, replace
 import json
@@ -31,9 +41,11 @@ import msal
 from .clouds import CloudEndpoints
 from .exceptions import (
     AuthenticationError,
+    InvalidCertificateError,
     InvalidTenantError,
     O365ConnectionError,
     O365Error,
+    SignInExpiredError,
     TokenEndpointError,
     authentication_error_from_result,
 )
@@ -46,6 +58,9 @@ REFRESH_MARGIN = 300.0
 LOGIN_TIMEOUT = 20.0
 #: When renewing failed but the token still works, try again after this long.
 RETRY_RENEWAL_AFTER = 30.0
+#: A signed-in account uses its refresh token at least this often, so that
+#: Microsoft's 90-day inactivity expiry never ends a quiet account.
+KEEP_ALIVE_INTERVAL = 6 * 24 * 3600.0
 
 type RunBlocking = Callable[[Callable[[], Any]], Awaitable[Any]]
 
@@ -59,20 +74,40 @@ class AccessTokenProvider(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class AccessToken:
-    """A bearer token and what its claims say about the app."""
+    """A bearer token and what is known about what it grants."""
 
     value: str = field(repr=False)
     expires_at: float
     refresh_at: float
     tenant_id: str | None
-    roles: frozenset[str]
+    #: Application roles (app-only) or delegated scopes (signed in), by name;
+    #: None when that cannot be known (an opaque or encrypted token).
+    permissions: frozenset[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCertificate:
+    """A certificate credential: its PEM private key and PEM certificate."""
+
+    private_key: str = field(repr=False)
+    certificate: str
+
+    def msal_credential(self) -> dict[str, str]:
+        """Return MSAL's certificate credential (it sends the SHA-256 thumbprint)."""
+        return {"private_key": self.private_key, "public_certificate": self.certificate}
+
+
+#: A client secret's value, or a certificate.
+type ClientCredential = str | ClientCertificate
 
 
 def decode_jwt_claims(token: str) -> dict[str, Any]:
-    """Return the payload of a JWT without checking its signature.
+    """Return the payload of a JWT without checking its signature, or ``{}``.
 
-    Graph checks the signature; we only read ``roles`` and ``tid`` from a token
-    Entra just gave us over TLS. An opaque token yields ``{}``.
+    Microsoft says clients must not depend on reading access tokens (they may
+    be encrypted or change format; "Access tokens", entra-docs
+    docs/identity-platform/access-tokens.md): callers treat ``{}`` as "not
+    known", never as "not granted".
     """
     parts = token.split(".")
     if len(parts) != 3:
@@ -83,6 +118,12 @@ def decode_jwt_claims(token: str) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError):
         return {}
     return claims if isinstance(claims, dict) else {}
+
+
+def scope_names(scopes: str | Sequence[str]) -> frozenset[str]:
+    """Return ``Mail.Send`` for ``https://graph.microsoft.com/Mail.Send`` and the like."""
+    items = scopes.split() if isinstance(scopes, str) else scopes
+    return frozenset(item.rsplit("/", 1)[-1] for item in items if item)
 
 
 class _Response:
@@ -107,7 +148,7 @@ class _Response:
             )
 
 
-class _SyncHttpBridge:
+class SyncHttpBridge:
     """MSAL's synchronous HTTP client, carried out by aiohttp on the event loop.
 
     MSAL calls it from an executor thread; each call schedules the request on
@@ -115,7 +156,7 @@ class _SyncHttpBridge:
     that raises instead.
     """
 
-    def __init__(
+    def __init__(  # noqa: D107
         self,
         session: aiohttp.ClientSession,
         loop: asyncio.AbstractEventLoop,
@@ -129,7 +170,7 @@ class _SyncHttpBridge:
         #: The last answer MSAL received (MSAL drops its headers on errors).
         self.last_response: _Response | None = None
 
-    def get(
+    def get(  # noqa: D102 - MSAL's HttpClient interface
         self,
         url: str,
         params: Mapping[str, str] | None = None,
@@ -138,7 +179,7 @@ class _SyncHttpBridge:
     ) -> _Response:
         return self._call("GET", url, params, None, headers)
 
-    def post(
+    def post(  # noqa: D102 - MSAL's HttpClient interface
         self,
         url: str,
         params: Mapping[str, str] | None = None,
@@ -213,8 +254,59 @@ class _SyncHttpBridge:
             ) from err
 
 
-class TokenProvider:
-    """Hands out app-only Graph tokens for one app registration and tenant."""
+def call_msal(func: Callable[[], Any], bridge: SyncHttpBridge | None) -> Any:
+    """Run an MSAL call (executor only); its unexpected failures become typed."""
+    try:
+        return func()
+    except (O365ConnectionError, AuthenticationError):
+        raise
+    except Exception as err:
+        error = TokenEndpointError(
+            f"The Microsoft token endpoint failed: {type(err).__name__}"
+        )
+        last = bridge.last_response if bridge else None
+        if last is not None and last.retry_after is not None:
+            error.retry_after = last.retry_after
+        raise error from err
+
+
+def build_msal_app(
+    create: Callable[[], Any], bridge: SyncHttpBridge, tenant: str
+) -> Any:
+    """Build an MSAL app (executor only: it reads the OpenID configuration)."""
+    try:
+        return create()
+    except (O365ConnectionError, AuthenticationError):
+        raise
+    except ValueError as err:
+        # MSAL raises ValueError when the tenant's OpenID configuration
+        # cannot be read. A 400 or 404 means no such tenant in this cloud;
+        # anything else (429, 5xx, a proxy's page) is worth a retry.
+        last = bridge.last_response
+        if last is None or last.status_code in (400, 404):
+            raise InvalidTenantError(
+                f"Tenant {tenant!r} was not found", error="invalid_tenant"
+            ) from err
+        raise TokenEndpointError(
+            "Could not read the tenant's sign-in configuration "
+            f"(HTTP {last.status_code})"
+        ) from err
+    except Exception as err:
+        raise TokenEndpointError(
+            f"Could not read the tenant's sign-in configuration: {type(err).__name__}"
+        ) from err
+
+
+class MsalTokenProvider(ABC):
+    """Hands out Graph tokens for one app registration, renewing them ahead of time.
+
+    Subclasses say how MSAL's app is built and how a token is acquired; this
+    class keeps the current token in memory, serialises renewals behind one
+    lock and runs MSAL in the executor.
+    """
+
+    #: How often the refresh token must be used, if it must (see KEEP_ALIVE_INTERVAL).
+    keep_alive_interval: float | None = None
 
     def __init__(
         self,
@@ -222,7 +314,6 @@ class TokenProvider:
         *,
         tenant: str,
         client_id: str,
-        client_secret: str,
         endpoints: CloudEndpoints,
         run_blocking: RunBlocking | None = None,
         ssl_context: ssl.SSLContext | bool = True,
@@ -232,14 +323,13 @@ class TokenProvider:
         self._session = session
         self._tenant = tenant
         self._client_id = client_id
-        self._secret = client_secret
         self._endpoints = endpoints
         self._run_blocking = run_blocking
         self._ssl = ssl_context
         self._clock = clock
         self._lock = asyncio.Lock()
         self._app: Any = None
-        self._bridge: _SyncHttpBridge | None = None
+        self._bridge: SyncHttpBridge | None = None
         self._token: AccessToken | None = None
         #: Tokens actually fetched from Entra (not served from a cache).
         self.tokens_fetched = 0
@@ -247,8 +337,11 @@ class TokenProvider:
         self.last_thread: str | None = None
 
     def __repr__(self) -> str:
-        """Show which app this is, never its secret."""
-        return f"TokenProvider(tenant={self._tenant!r}, client_id={self._client_id!r})"
+        """Show which app this is, never a credential."""
+        return (
+            f"{type(self).__name__}(tenant={self._tenant!r}, "
+            f"client_id={self._client_id!r})"
+        )
 
     @property
     def token(self) -> AccessToken | None:
@@ -259,17 +352,20 @@ class TokenProvider:
         """Return a bearer token for Graph."""
         return (await self.async_get_token(rejected=rejected)).value
 
-    async def async_get_token(self, *, rejected: str | None = None) -> AccessToken:
+    async def async_get_token(
+        self, *, rejected: str | None = None, renew: bool = False
+    ) -> AccessToken:
         """Return a valid token, fetching a new one when needed.
 
         ``rejected`` is a token Graph answered 401 to: if it is still the
         current one it is replaced once, however many requests saw the 401 at
-        the same time.
+        the same time. ``renew`` fetches a new token whatever the current one
+        (a signed-in account's keep-alive).
         """
-        if (token := self._usable(rejected)) is not None:
+        if not renew and (token := self._usable(rejected)) is not None:
             return token
         async with self._lock:
-            if (token := self._usable(rejected)) is not None:
+            if not renew and (token := self._usable(rejected)) is not None:
                 return token
             loop = asyncio.get_running_loop()
             try:
@@ -280,13 +376,16 @@ class TokenProvider:
                 old = self._token
                 now = self._clock()
                 if (
-                    not err.transient
+                    renew
+                    or not err.transient
                     or old is None
                     or old.value == rejected
                     or now >= old.expires_at - RETRY_RENEWAL_AFTER
                 ):
                     raise
                 self._token = replace(old, refresh_at=now + RETRY_RENEWAL_AFTER)
+            else:
+                self._acquired()
             return self._token
 
     def _usable(self, rejected: str | None) -> AccessToken | None:
@@ -307,82 +406,263 @@ class TokenProvider:
         """Build the MSAL app if needed and acquire a token (executor only)."""
         self.last_thread = threading.current_thread().name
         if self._app is None:
-            self._app = self._build_app(loop)
+            self._bridge = SyncHttpBridge(self._session, loop, self._ssl, LOGIN_TIMEOUT)
+            bridge = self._bridge
+            self._app = build_msal_app(
+                lambda: self._create_app(bridge), bridge, self._tenant
+            )
         app = self._app
+        result = call_msal(lambda: self._acquire(app), self._bridge)
+        if not isinstance(result, dict):
+            raise TokenEndpointError("The Microsoft token endpoint gave no answer")
+        if "access_token" not in result:
+            raise authentication_error_from_result(
+                result, invalid_client=self._invalid_client
+            )
+        self.tokens_fetched += 1
+        value = str(result["access_token"])
+        now = self._clock()
+        lifetime = float(result.get("expires_in") or 3600)
+        tenant_id, permissions = self._describe(result)
+        return AccessToken(
+            value=value,
+            expires_at=now + lifetime,
+            refresh_at=now + max(lifetime - REFRESH_MARGIN, lifetime / 2),
+            tenant_id=tenant_id or self._app_tenant(),
+            permissions=permissions,
+        )
+
+    def _app_tenant(self) -> str | None:
+        """Return the tenant GUID MSAL read from the authority's configuration."""
+        authority = getattr(self._app, "authority", None)
+        tenant = getattr(authority, "tenant", None)
+        return str(tenant) if tenant else None
+
+    @property
+    def _invalid_client(self) -> type[AuthenticationError] | None:
+        """The error an ``invalid_client`` answer without a known code means."""
+        return None
+
+    def _acquired(self) -> None:  # noqa: B027 - a hook, empty by default
+        """Run on the event loop after a token was acquired (a hook)."""
+
+    @abstractmethod
+    def _create_app(self, http_client: SyncHttpBridge) -> Any:
+        """Build MSAL's application object (executor only)."""
+
+    @abstractmethod
+    def _acquire(self, app: Any) -> Any:
+        """Ask MSAL for a new token; return its result dict (executor only)."""
+
+    @abstractmethod
+    def _describe(
+        self, result: Mapping[str, Any]
+    ) -> tuple[str | None, frozenset[str] | None]:
+        """Return the tenant ID and permissions a successful result shows."""
+
+
+class AppTokenProvider(MsalTokenProvider):
+    """App-only tokens (client credentials) with a client secret or a certificate."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        tenant: str,
+        client_id: str,
+        credential: ClientCredential,
+        endpoints: CloudEndpoints,
+        run_blocking: RunBlocking | None = None,
+        ssl_context: ssl.SSLContext | bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Sign in as ``client_id`` of ``tenant`` with a secret or a certificate."""
+        super().__init__(
+            session,
+            tenant=tenant,
+            client_id=client_id,
+            endpoints=endpoints,
+            run_blocking=run_blocking,
+            ssl_context=ssl_context,
+            clock=clock,
+        )
+        self._credential = credential
+
+    @property
+    def _invalid_client(self) -> type[AuthenticationError] | None:
+        if isinstance(self._credential, ClientCertificate):
+            return InvalidCertificateError
+        return None
+
+    def _create_app(self, http_client: SyncHttpBridge) -> Any:
+        credential = self._credential
+        return msal.ConfidentialClientApplication(
+            self._client_id,
+            client_credential=credential.msal_credential()
+            if isinstance(credential, ClientCertificate)
+            else credential,
+            authority=self._endpoints.authority(self._tenant),
+            http_client=http_client,
+            # Instance discovery only finds authority aliases, which serve
+            # refresh tokens (never used by client credentials), and MSAL
+            # calls it after every token error, so an unreachable discovery
+            # endpoint would hide the real AADSTS error. All four clouds'
+            # login hosts are in MSAL's well-known list, so the authority is
+            # validated the same way without it.
+            instance_discovery=False,
+            token_cache=msal.TokenCache(),
+        )
+
+    def _acquire(self, app: Any) -> Any:
         # This provider is the token cache; MSAL's copy would only outlive a
         # token we dropped (after a 401) or decided to renew, so clear it.
         cache = app.token_cache
         for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
             cache.remove_at(item)
-        try:
-            result = app.acquire_token_for_client(scopes=[self._endpoints.scope])
-        except O365ConnectionError:
-            raise
-        except Exception as err:
-            error = TokenEndpointError(
-                f"The Microsoft token endpoint failed: {type(err).__name__}"
-            )
-            last = self._bridge.last_response if self._bridge else None
-            if last is not None and last.retry_after is not None:
-                error.retry_after = last.retry_after
-            raise error from err
-        if not isinstance(result, dict):
-            raise TokenEndpointError("The Microsoft token endpoint gave no answer")
-        if "access_token" not in result:
-            raise authentication_error_from_result(result)
-        return self._make_token(result)
+        return app.acquire_token_for_client(scopes=[self._endpoints.scope])
 
-    def _build_app(self, loop: asyncio.AbstractEventLoop) -> Any:
-        self._bridge = _SyncHttpBridge(self._session, loop, self._ssl, LOGIN_TIMEOUT)
-        try:
-            return msal.ConfidentialClientApplication(
-                self._client_id,
-                client_credential=self._secret,
-                authority=self._endpoints.authority(self._tenant),
-                http_client=self._bridge,
-                # Instance discovery only finds authority aliases, which serve
-                # refresh tokens (never used by client credentials), and MSAL
-                # calls it after every token error, so an unreachable
-                # discovery endpoint would hide the real AADSTS error. All four
-                # clouds' login hosts are in MSAL's well-known list, so the
-                # authority is validated the same way without it.
-                instance_discovery=False,
-                token_cache=msal.TokenCache(),
-            )
-        except (O365ConnectionError, AuthenticationError):
-            raise
-        except ValueError as err:
-            # MSAL raises ValueError when the tenant's OpenID configuration
-            # cannot be read. A 400 or 404 means no such tenant in this cloud;
-            # anything else (429, 5xx, a proxy's page) is worth a retry.
-            last = self._bridge.last_response
-            if last is not None and last.status_code not in (400, 404):
-                raise TokenEndpointError(
-                    "Could not read the tenant's sign-in configuration "
-                    f"(HTTP {last.status_code})"
-                ) from err
-            raise InvalidTenantError(
-                f"Tenant {self._tenant!r} was not found", error="invalid_tenant"
-            ) from err
-        except Exception as err:
-            raise TokenEndpointError(
-                f"Could not read the tenant's sign-in configuration: {type(err).__name__}"
-            ) from err
-
-    def _make_token(self, result: Mapping[str, Any]) -> AccessToken:
-        value = str(result["access_token"])
-        now = self._clock()
-        lifetime = float(result.get("expires_in") or 3600)
-        self.tokens_fetched += 1
-        claims = decode_jwt_claims(value)
+    def _describe(
+        self, result: Mapping[str, Any]
+    ) -> tuple[str | None, frozenset[str] | None]:
+        # Nothing else says which roles were granted. When the token cannot
+        # be read, the permissions stay unknown (None), never "none".
+        claims = decode_jwt_claims(str(result["access_token"]))
+        if not claims:
+            return None, None
         roles = claims.get("roles")
         tid = claims.get("tid")
-        return AccessToken(
-            value=value,
-            expires_at=now + lifetime,
-            refresh_at=now + max(lifetime - REFRESH_MARGIN, lifetime / 2),
-            tenant_id=str(tid) if tid else None,
-            roles=frozenset(r for r in roles if isinstance(r, str))
+        return (
+            str(tid) if tid else None,
+            # Entra leaves `roles` out when nothing is granted.
+            frozenset(r for r in roles if isinstance(r, str))
             if isinstance(roles, list)
             else frozenset(),
         )
+
+
+def public_client_app(
+    client_id: str,
+    authority: str,
+    http_client: SyncHttpBridge,
+    cache: msal.SerializableTokenCache,
+) -> Any:
+    """Return MSAL's app for a signed-in account (no secret: a public client)."""
+    return msal.PublicClientApplication(
+        client_id,
+        authority=authority,
+        http_client=http_client,
+        # See AppTokenProvider: the well-known login hosts need no discovery.
+        instance_discovery=False,
+        token_cache=cache,
+    )
+
+
+def describe_delegated(
+    result: Mapping[str, Any], account: Mapping[str, Any] | None = None
+) -> tuple[str | None, frozenset[str]]:
+    """Return the tenant and the granted scopes of a delegated token result.
+
+    Both come from what the token endpoint answered (``scope``) and the ID
+    token's claims, which are the client's to read; the access token itself
+    is not read.
+    """
+    claims = result.get("id_token_claims") or {}
+    tid = claims.get("tid") if isinstance(claims, Mapping) else None
+    if not tid and account:
+        # home_account_id is "<object id>.<tenant id>".
+        tid = str(account.get("home_account_id") or "").partition(".")[2] or None
+    return (str(tid) if tid else None, scope_names(str(result.get("scope") or "")))
+
+
+class SignedInTokenProvider(MsalTokenProvider):
+    """Delegated tokens of a signed-in account, renewed with its refresh token.
+
+    ``cache`` is MSAL's serialised token cache from the sign-in. Every time
+    MSAL rotates the refresh token, ``on_cache_changed`` receives the new
+    serialised cache (on the event loop) to persist it. A refused refresh
+    token raises :class:`SignInExpiredError`: the person must sign in again.
+    """
+
+    keep_alive_interval = KEEP_ALIVE_INTERVAL
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        tenant: str,
+        client_id: str,
+        endpoints: CloudEndpoints,
+        scopes: Sequence[str],
+        cache: str,
+        username: str | None = None,
+        on_cache_changed: Callable[[str], None] | None = None,
+        run_blocking: RunBlocking | None = None,
+        ssl_context: ssl.SSLContext | bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Renew tokens for ``scopes`` (permission names) from ``cache``."""
+        super().__init__(
+            session,
+            tenant=tenant,
+            client_id=client_id,
+            endpoints=endpoints,
+            run_blocking=run_blocking,
+            ssl_context=ssl_context,
+            clock=clock,
+        )
+        self._scopes = [endpoints.delegated_scope(name) for name in scopes]
+        self._serialized = cache
+        self._username = username
+        self._on_cache_changed = on_cache_changed
+        self._cache = msal.SerializableTokenCache()
+        self._changed: str | None = None
+
+    def _create_app(self, http_client: SyncHttpBridge) -> Any:
+        self._cache.deserialize(self._serialized)
+        return public_client_app(
+            self._client_id,
+            self._endpoints.authority(self._tenant),
+            http_client,
+            self._cache,
+        )
+
+    def _account(self, app: Any) -> Mapping[str, Any]:
+        accounts = app.get_accounts(username=self._username) or app.get_accounts()
+        if not accounts:
+            raise SignInExpiredError(
+                "No signed-in account is left in the token cache",
+                error="invalid_grant",
+            )
+        account: Mapping[str, Any] = accounts[0]
+        return account
+
+    def _acquire(self, app: Any) -> Any:
+        account = self._account(app)
+        # Always through the refresh token, never MSAL's cached access token:
+        # a setup then proves the refresh token still works (and restarts
+        # its 90-day clock), and a renewal is a renewal.
+        result = app.acquire_token_silent_with_error(
+            self._scopes, account, force_refresh=True
+        )
+        if result is None:
+            raise SignInExpiredError(
+                "The token cache holds no refresh token", error="invalid_grant"
+            )
+        if "access_token" in result:
+            result = {**result, "_account": account}
+        if self._cache.has_state_changed:
+            self._cache.has_state_changed = False
+            self._changed = self._cache.serialize()
+        return result
+
+    def _describe(
+        self, result: Mapping[str, Any]
+    ) -> tuple[str | None, frozenset[str] | None]:
+        return describe_delegated(result, result.get("_account"))
+
+    def _acquired(self) -> None:
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            self._serialized = changed
+            if self._on_cache_changed is not None:
+                self._on_cache_changed(changed)

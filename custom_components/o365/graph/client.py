@@ -1,11 +1,15 @@
 """Microsoft Graph mail client: requests, retries, sendMail, drafts and uploads.
 
-One :class:`GraphClient` serves one sending mailbox's app registration. It
-takes an aiohttp session and a token provider and knows nothing of Home
-Assistant. Every request goes through :meth:`GraphClient._request`, which
-holds one of at most four concurrency slots while on the wire, refreshes the
-token once after a 401, and retries throttling, 5xx and network failures per
-its :class:`RetryPolicy`.
+One :class:`GraphClient` serves one account. It takes an aiohttp session and
+a token provider and knows nothing of Home Assistant, nor of how the token is
+obtained: an app-only account sends as ``/users/{mailbox}``, a signed-in
+account as ``/me`` (a :class:`Mailbox`); the requests are otherwise the same.
+
+Every request goes through :meth:`GraphClient._request`, which holds a slot of
+a :class:`RequestLimiter` while on the wire (Outlook allows four concurrent
+requests per app, so accounts sharing an app registration share a limiter),
+refreshes the token once after a 401, and retries what is safe to repeat for
+that operation (see :class:`Retry`) per its :class:`RetryPolicy`.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from yarl import URL
 from .auth import AccessTokenProvider, RunBlocking
 from .exceptions import (
     AccessDeniedError,
+    AttachmentTooSmallError,
     GraphError,
     GraphTransientError,
     O365ConnectionError,
@@ -45,20 +50,27 @@ GRAPH_VERSION = "v1.0"
 #: Graph refuses requests over 4 MB; stay a little under.
 MAX_REQUEST_BYTES = 4_000_000
 #: A file attachment inside a request must stay under 3 MB; bigger ones go
-#: through an upload session (which refuses files under 2 MiB).
+#: through an upload session ("attachment: createUploadSession",
+#: microsoft-graph-docs-contrib api-reference/v1.0/api/attachment-createuploadsession.md).
 MAX_EMBEDDED_ATTACHMENT = 3_000_000
-#: Graph's limit for one attachment (upload sessions).
-MAX_ATTACHMENT_SIZE = 150 * 1024 * 1024
+#: What a request may really carry (4 MiB): only the fallback for files an
+#: upload session refuses as too small uses the margin above MAX_REQUEST_BYTES.
+MAX_REQUEST_BYTES_HARD = 4 * 1024 * 1024
+#: Graph's limit for one attachment: "150 MB", read strictly as 10^6 bytes
+#: (whether MB means 10^6 or 2^20 is not documented).
+MAX_ATTACHMENT_SIZE = 150_000_000
 #: Exchange Online's default message size limit (admins may raise it to 150 MB).
 DEFAULT_MAX_MESSAGE_SIZE = 35 * 1024 * 1024
 #: Upload chunk: a multiple of 320 KiB under 4 MB, as Microsoft recommends.
 UPLOAD_CHUNK_SIZE = 3_932_160
-#: Outlook allows four concurrent requests per app and mailbox.
+#: Outlook allows four concurrent requests per app (some versions of
+#: Microsoft's throttling page say per app and mailbox: the stricter reading).
 MAX_CONCURRENT_REQUESTS = 4
 #: Encode message JSON in the executor above this many attachment bytes.
 ENCODE_IN_EXECUTOR_ABOVE = 1_000_000
-#: How many times one upload may resume after a failed chunk.
-MAX_UPLOAD_RESUMES = 3
+#: How many upload sessions one attachment may use when an upload loses its
+#: place (the first one included).
+MAX_UPLOAD_SESSIONS = 3
 #: A chunk is read and sent in pieces of this size: memory holds one piece.
 UPLOAD_PIECE_SIZE = 256 * 1024
 
@@ -70,6 +82,8 @@ _JSON_OVERHEAD = 512
 
 class MessageLimitError(O365Error):
     """The message breaks a size limit; nothing was sent."""
+
+    about_message = True
 
     def __init__(self, message: str, *, name: str | None, limit: int) -> None:
         """Name the attachment (if one) and the limit in bytes."""
@@ -129,6 +143,92 @@ class GraphUser:
     mail: str | None
     user_principal_name: str | None
     display_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    """Where the sending mailbox is in Graph.
+
+    App-only tokens name it: ``/users/{id or address}``. A signed-in
+    account's token is the mailbox: ``/me`` (which app-only tokens cannot use).
+    """
+
+    #: The user's object ID or address; None for the signed-in user (``/me``).
+    user: str | None = None
+
+    @classmethod
+    def signed_in(cls) -> Mailbox:
+        """Return the signed-in user's mailbox (``/me``)."""
+        return cls(None)
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        """Return the path segments under the Graph version."""
+        return ("me",) if self.user is None else ("users", self.user)
+
+    def __str__(self) -> str:
+        """Return the user, or ``me``."""
+        return self.user if self.user is not None else "me"
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """What may be retried at once for one kind of request.
+
+    ``statuses`` are the answers worth another try; ``after_send`` says
+    whether a connection that failed after the request went out may be
+    retried (it may have been processed). A connection that failed before
+    anything was sent is always retried.
+    """
+
+    statuses: frozenset[int]
+    after_send: bool
+
+
+#: Reads, deletes and the creation of drafts and upload sessions: repeating
+#: them can leave an unused draft or session at worst, never a second mail.
+REPEATABLE = Retry(frozenset({408, 429, 500, 502, 503, 504}), after_send=True)
+#: sendMail and a draft's send: what Microsoft's SDK retries (429, 503, 504;
+#: msgraph-sdk-python-core RetryHandler). After a 504 or a reset Graph may
+#: have accepted the mail, so a retry may duplicate it: better than a lost
+#: alert. A 500 or 502 is not retried here: the message goes to the outbox,
+#: which tries again later (it may duplicate too, see the README).
+SEND = Retry(frozenset({429, 503, 504}), after_send=True)
+#: Adding an attachment to a draft: only what was surely not processed, or
+#: the file could be attached twice.
+REFUSED_ONLY = Retry(frozenset({429, 503}), after_send=False)
+
+
+class RequestLimiter:
+    """Bounds the requests in flight for one app registration.
+
+    Outlook counts its concurrency limit per application ("Microsoft Graph
+    throttling limits", Outlook service limits), so every account signing in
+    with the same client ID (same cloud and tenant) shares one limiter; upload
+    requests count too.
+    """
+
+    def __init__(self, limit: int = MAX_CONCURRENT_REQUESTS) -> None:
+        """Allow ``limit`` requests at once."""
+        self.limit = limit
+        self._slots = asyncio.Semaphore(limit)
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def __aenter__(self) -> None:
+        """Wait for a slot."""
+        await self._slots.acquire()
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Give the slot back."""
+        self.in_flight -= 1
+        self._slots.release()
+
+
+class _UploadPositionLostError(Exception):
+    """An upload session can no longer say where to resume: start a new one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +363,7 @@ class _ChunkReader:
 
 
 class GraphClient:
-    """Sends mail as one mailbox through Microsoft Graph."""
+    """Sends mail through Microsoft Graph for one account."""
 
     def __init__(
         self,
@@ -273,20 +373,24 @@ class GraphClient:
         graph_url: str = "https://graph.microsoft.com",
         ssl_context: Any = True,
         retry: RetryPolicy | None = None,
-        max_concurrency: int = MAX_CONCURRENT_REQUESTS,
+        limiter: RequestLimiter | None = None,
         run_blocking: RunBlocking | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        """Use ``session`` for every request and ``tokens`` for bearer tokens."""
+        """Use ``session`` for every request and ``tokens`` for bearer tokens.
+
+        ``limiter`` is shared by the clients of one app registration; by
+        default the client has its own.
+        """
         self._session = session
         self._tokens = tokens
         self._base = f"{graph_url.rstrip('/')}/{GRAPH_VERSION}"
         self._ssl = ssl_context
         self._retry = retry or RetryPolicy()
-        self._slots = asyncio.Semaphore(max_concurrency)
+        self.limiter = limiter or RequestLimiter()
         # Messages being read and encoded: enough to keep the slots busy,
         # few enough that a burst does not hold every attachment in memory.
-        self._preparing = asyncio.Semaphore(2 * max_concurrency)
+        self._preparing = asyncio.Semaphore(2 * self.limiter.limit)
         self._run_blocking = run_blocking or self._run_in_default_executor
         self._sleep = sleep
         self.stats = GraphStats()
@@ -299,13 +403,13 @@ class GraphClient:
 
     async def send_mail(
         self,
-        mailbox: str,
+        mailbox: Mailbox,
         message: Message,
         *,
         save_to_sent_items: bool = True,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> SendReceipt:
-        """Send ``message`` from ``mailbox`` (UPN, address or object ID).
+        """Send ``message`` from ``mailbox``.
 
         A message that fits in one request goes out with one ``sendMail``.
         Bigger ones become a draft, their large files are uploaded in chunks
@@ -325,30 +429,48 @@ class GraphClient:
             )
             reply = await self._request(
                 "POST",
-                self._user_url(mailbox, "sendMail"),
+                self._url(mailbox, "sendMail"),
                 "sendMail",
                 body=payload,
                 ok=(200, 202),
+                retry_on=SEND,
             )
         return SendReceipt("sendMail", reply.request_id)
 
-    async def get_user(self, user: str) -> GraphUser:
-        """Return the directory entry of a mailbox (needs ``User.Read.All``)."""
-        url = self._user_url(user).with_query(
+    async def get_user(self, mailbox: Mailbox) -> GraphUser:
+        """Return the directory entry of a mailbox.
+
+        ``/users/{id}`` needs ``User.Read.All`` (app-only); ``/me`` needs the
+        delegated ``User.Read``.
+        """
+        url = self._url(mailbox).with_query(
             {"$select": "id,mail,userPrincipalName,displayName"}
         )
         reply = await self._request("GET", url, "getUser", ok=(200,))
         data = reply.json() or {}
         return GraphUser(
-            id=str(data.get("id") or user),
+            id=str(data.get("id") or mailbox),
             mail=data.get("mail"),
             user_principal_name=data.get("userPrincipalName"),
             display_name=data.get("displayName"),
         )
 
+    async def get(
+        self, path: str, operation: str, *, query: dict[str, str] | None = None
+    ) -> Any:
+        """GET a Graph resource under the version root (e.g. ``applications(...)``).
+
+        ``path`` is used as given: percent-encode what goes into it.
+        """
+        url = URL(f"{self._base}/{path}", encoded=True)
+        if query:
+            url = url.with_query(query)
+        reply = await self._request("GET", url, operation, ok=(200,))
+        return reply.json()
+
     # -- the large-message path ----------------------------------------------
 
-    async def _send_with_draft(self, mailbox: str, message: Message) -> SendReceipt:
+    async def _send_with_draft(self, mailbox: Mailbox, message: Message) -> SendReceipt:
         small = [a for a in message.attachments if a.size <= MAX_EMBEDDED_ATTACHMENT]
         large = [a for a in message.attachments if a.size > MAX_EMBEDDED_ATTACHMENT]
         budget = MAX_REQUEST_BYTES - _estimated_size(message, ())
@@ -371,7 +493,7 @@ class GraphClient:
         try:
             reply = await self._request(
                 "POST",
-                self._user_url(mailbox, "messages"),
+                self._url(mailbox, "messages"),
                 "createDraft",
                 body=payload,
                 ok=(200, 201),
@@ -381,7 +503,7 @@ class GraphClient:
                 err.status,
                 err.code,
                 "Creating a draft was refused: messages over 4 MB need the "
-                "Mail.ReadWrite application permission with admin consent",
+                "Mail.ReadWrite permission",
                 request_id=err.request_id,
             ) from err
         draft_id = str((reply.json() or {}).get("id") or "")
@@ -391,49 +513,96 @@ class GraphClient:
             )
         try:
             for attachment in one_by_one:
-                (item,) = await self._load((attachment,))
-                body = await self._encode(item.to_graph, item.size)
-                await self._request(
-                    "POST",
-                    self._user_url(mailbox, "messages", draft_id, "attachments"),
-                    "addAttachment",
-                    body=body,
-                    ok=(200, 201),
-                )
+                await self._add_attachment(mailbox, draft_id, attachment)
             for attachment in large:
-                await self._upload(mailbox, draft_id, attachment)
+                try:
+                    await self._upload(mailbox, draft_id, attachment)
+                except AttachmentTooSmallError:
+                    # Microsoft documents upload sessions from "3 MB"; some
+                    # tenants refuse files under that (2 MiB has also been
+                    # seen). A file between the readings fits one request.
+                    if _estimated_size(message, (attachment,)) > MAX_REQUEST_BYTES_HARD:
+                        raise
+                    await self._add_attachment(mailbox, draft_id, attachment)
             sent = await self._request(
                 "POST",
-                self._user_url(mailbox, "messages", draft_id, "send"),
+                self._url(mailbox, "messages", draft_id, "send"),
                 "sendDraft",
                 ok=(200, 202),
                 # Graph may have sent it before a 504 or a reset: the retry
                 # then finds no draft.
                 ok_after_retry=(404,),
+                retry_on=SEND,
             )
         except BaseException:
             await asyncio.shield(self._delete_draft(mailbox, draft_id))
             raise
         return SendReceipt("draft", sent.request_id)
 
-    async def _delete_draft(self, mailbox: str, draft_id: str) -> None:
+    async def _add_attachment(
+        self, mailbox: Mailbox, draft_id: str, attachment: Attachment
+    ) -> None:
+        """POST one file attachment (with its bytes) to a draft."""
+        (item,) = await self._load((attachment,))
+        body = await self._encode(item.to_graph, item.size)
+        await self._request(
+            "POST",
+            self._url(mailbox, "messages", draft_id, "attachments"),
+            "addAttachment",
+            body=body,
+            ok=(200, 201),
+            retry_on=REFUSED_ONLY,
+        )
+
+    async def _delete_draft(self, mailbox: Mailbox, draft_id: str) -> None:
         """Delete a draft that could not be sent (best effort, no retries)."""
         with contextlib.suppress(O365Error):
             await self._request(
                 "DELETE",
-                self._user_url(mailbox, "messages", draft_id),
+                self._url(mailbox, "messages", draft_id),
                 "deleteDraft",
                 ok=(200, 204, 404),
                 retry=NO_RETRY,
             )
 
     async def _upload(
-        self, mailbox: str, draft_id: str, attachment: Attachment
+        self, mailbox: Mailbox, draft_id: str, attachment: Attachment
     ) -> None:
-        """Attach a large file to a draft through an upload session."""
+        """Attach a large file to a draft through an upload session.
+
+        Outlook documents only ``PUT`` (chunks) and ``DELETE`` (cancel) on an
+        upload URL (microsoft-graph-docs-contrib
+        concepts/outlook-large-attachments.md); the status ``GET`` is
+        OneDrive's. So an upload resumes from what the last successful chunk
+        answered, and when that is no longer known (a resent chunk refused),
+        it starts again in a new session, at most MAX_UPLOAD_SESSIONS times.
+        """
+        reader = _ChunkReader(attachment, self._run_blocking)
+        await reader.open()
+        try:
+            for _ in range(MAX_UPLOAD_SESSIONS):
+                url = await self._create_upload_session(mailbox, draft_id, attachment)
+                try:
+                    await self._upload_chunks(url, attachment, reader)
+                except _UploadPositionLostError:
+                    await asyncio.shield(self._cancel_upload(url))
+                    continue
+                except BaseException:
+                    await asyncio.shield(self._cancel_upload(url))
+                    raise
+                return
+            raise GraphTransientError(
+                0, None, f"The upload of {attachment.name} kept losing its place"
+            )
+        finally:
+            await reader.close()
+
+    async def _create_upload_session(
+        self, mailbox: Mailbox, draft_id: str, attachment: Attachment
+    ) -> URL:
         reply = await self._request(
             "POST",
-            self._user_url(
+            self._url(
                 mailbox, "messages", draft_id, "attachments", "createUploadSession"
             ),
             "createUploadSession",
@@ -446,24 +615,20 @@ class GraphClient:
                 reply.status, None, "The upload session has no https uploadUrl"
             )
         # The upload URL is pre-authenticated: it must never be logged.
-        url = URL(upload_url, encoded=True)
-        reader = _ChunkReader(attachment, self._run_blocking)
-        try:
-            await reader.open()
-            await self._upload_chunks(url, attachment, reader)
-        except BaseException:
-            await asyncio.shield(self._cancel_upload(url))
-            raise
-        finally:
-            await reader.close()
+        return URL(upload_url, encoded=True)
 
     async def _upload_chunks(
         self, url: URL, attachment: Attachment, reader: _ChunkReader
     ) -> None:
+        """PUT the file in chunks; raise _UploadPositionLostError when the place is lost."""
         total = attachment.size
+        # A new session expects the first byte (nextExpectedRanges ["0-"]).
         offset = 0
-        resumes = 0
+        attempt = 0
         waited = 0.0
+        #: The last try of this chunk may have been stored (504, reset after
+        #: sending): a refusal of the resend then means "already there".
+        uncertain = False
         while offset < total:
             length = min(UPLOAD_CHUNK_SIZE, total - offset)
             headers = {
@@ -471,8 +636,8 @@ class GraphClient:
                 "Content-Length": str(length),
                 "Content-Type": "application/octet-stream",
             }
+            attempt += 1
             error: O365Error
-            retry_after: float | None = None
             try:
                 reply = await self._send_once(
                     "PUT",
@@ -483,57 +648,42 @@ class GraphClient:
                     authorize=False,
                 )
             except O365ConnectionError as err:
+                self._record("uploadChunk", err)
                 error = err
+                uncertain = uncertain or not err.unsent
             else:
                 if reply.status in (200, 201, 202):
                     if reply.status == 201 or offset + length >= total:
                         return
+                    # Where the session wants the next bytes (documented for
+                    # a successful chunk); without it, right after this one.
                     expected = _next_expected_offset(reply.json())
                     next_offset = offset + length if expected is None else expected
-                    if next_offset <= offset:
-                        # The session did not move on: count it as a resume.
-                        resumes += 1
-                        if resumes > MAX_UPLOAD_RESUMES:
-                            raise GraphTransientError(
-                                reply.status, None, "The upload makes no progress"
-                            )
-                    offset = next_offset
+                    if not offset < next_offset <= total:
+                        raise _UploadPositionLostError
+                    offset, attempt, uncertain = next_offset, 0, False
                     continue
                 error = reply.error()
                 self._record("uploadChunk", error)
-                retry_after = error.retry_after
-                # A refused range tells where the session stands: resume there.
-                resume_at = _next_expected_offset(reply.json())
-                if (
-                    resume_at is not None
-                    and resume_at != offset
-                    and resumes < MAX_UPLOAD_RESUMES
-                ):
-                    resumes += 1
-                    offset = resume_at
-                    continue
-                if not error.transient:
+                if reply.status == 429:
+                    self.stats.throttled += 1
+                if reply.status not in REPEATABLE.statuses:
+                    if uncertain or type(error) is GraphError or error.status == 404:
+                        # The session moved past this chunk or lost it: what
+                        # it holds is unknown (chunk errors carry no
+                        # documented position), so start afresh.
+                        raise _UploadPositionLostError from error
                     raise error
-            # Never resend blindly: ask the session which bytes it holds.
-            delay = self._retry.next_delay(resumes + 1, waited, retry_after)
-            if resumes >= MAX_UPLOAD_RESUMES or delay is None:
+                # Resending a chunk cannot duplicate a mail (the session
+                # refuses a range it already has); only 429 and 503 say for
+                # sure that this one was not stored.
+                uncertain = uncertain or reply.status not in REFUSED_ONLY.statuses
+            delay = self._retry.next_delay(attempt, waited, error.retry_after)
+            if delay is None:
                 raise error
-            resumes += 1
             self.stats.retries += 1
             await self._sleep(delay)
             waited += delay
-            offset = await self._upload_offset(url, error)
-
-    async def _upload_offset(self, url: URL, error: O365Error) -> int:
-        """Ask an upload session where to resume; re-raise ``error`` if it cannot say."""
-        try:
-            reply = await self._send_once("GET", url, "uploadStatus", authorize=False)
-        except O365ConnectionError:
-            raise error from None
-        offset = _next_expected_offset(reply.json()) if reply.status == 200 else None
-        if offset is None:
-            raise error
-        return offset
 
     async def _cancel_upload(self, url: URL) -> None:
         with contextlib.suppress(O365Error):
@@ -541,10 +691,10 @@ class GraphClient:
 
     # -- plumbing -------------------------------------------------------------
 
-    def _user_url(self, user: str, *segments: str) -> URL:
-        """Return ``/users/{user}/...`` with every segment percent-encoded once."""
-        path = "/".join(quote(part, safe="") for part in (user, *segments))
-        return URL(f"{self._base}/users/{path}", encoded=True)
+    def _url(self, mailbox: Mailbox, *segments: str) -> URL:
+        """Return the mailbox's URL with every segment percent-encoded once."""
+        path = "/".join(quote(part, safe="") for part in (*mailbox.segments, *segments))
+        return URL(f"{self._base}/{path}", encoded=True)
 
     async def _load(self, attachments: Sequence[Attachment]) -> list[Attachment]:
         """Return the attachments with file contents read (off the event loop)."""
@@ -585,16 +735,18 @@ class GraphClient:
         ok: tuple[int, ...] = (200,),
         ok_after_retry: tuple[int, ...] = (),
         retry: RetryPolicy | None = None,
+        retry_on: Retry = REPEATABLE,
     ) -> _Reply:
         """Send an authorised Graph request, retrying what may succeed later.
 
+        ``retry_on`` says which failures are safe to repeat for this request;
         ``ok_after_retry`` are answers that mean success once an earlier try
         may have gone through (a 404 for a draft that was already sent).
         """
         try:
             async with asyncio.timeout(REQUEST_DEADLINE):
                 return await self._request_with_retries(
-                    method, url, operation, body, ok, ok_after_retry, retry
+                    method, url, operation, body, ok, ok_after_retry, retry, retry_on
                 )
         except TimeoutError as err:
             raise O365ConnectionError(
@@ -610,6 +762,7 @@ class GraphClient:
         ok: tuple[int, ...],
         ok_after_retry: tuple[int, ...],
         retry: RetryPolicy | None,
+        retry_on: Retry,
     ) -> _Reply:
         policy = retry or self._retry
         attempt = 0
@@ -620,7 +773,6 @@ class GraphClient:
         while True:
             attempt += 1
             error: O365Error
-            retry_after: float | None = None
             try:
                 reply = await self._send_once(
                     method, url, operation, body, headers, rejected=rejected
@@ -628,9 +780,14 @@ class GraphClient:
             except O365Error as err:
                 if not err.transient:
                     raise
-                error = err
-                retry_after = err.retry_after
                 self._record(operation, err)
+                if (
+                    isinstance(err, O365ConnectionError)
+                    and not err.unsent
+                    and not retry_on.after_send
+                ):
+                    raise
+                error = err
             else:
                 if reply.status in ok or (
                     attempt > 1 and reply.status in ok_after_retry
@@ -645,13 +802,12 @@ class GraphClient:
                     continue
                 graph_error = reply.error()
                 self._record(operation, graph_error)
-                if not graph_error.transient:
-                    raise graph_error
                 if graph_error.status == 429:
                     self.stats.throttled += 1
+                if graph_error.status not in retry_on.statuses:
+                    raise graph_error
                 error = graph_error
-                retry_after = graph_error.retry_after
-            delay = policy.next_delay(attempt, waited, retry_after)
+            delay = policy.next_delay(attempt, waited, error.retry_after)
             if delay is None:
                 raise error
             self.stats.retries += 1
@@ -682,7 +838,7 @@ class GraphClient:
         if authorize:
             token = await self._tokens.async_get_access_token(rejected=rejected)
             send_headers["Authorization"] = f"Bearer {token}"
-        async with self._slots:
+        async with self.limiter:
             self.stats.requests += 1
             try:
                 async with self._session.request(
@@ -696,7 +852,12 @@ class GraphClient:
                     return _Reply(resp.status, await resp.read(), resp.headers, token)
             except (aiohttp.ClientError, TimeoutError) as err:
                 raise O365ConnectionError(
-                    f"{operation} failed: {type(err).__name__}"
+                    f"{operation} failed: {type(err).__name__}",
+                    # Nothing reached Graph: the connection was never made.
+                    unsent=isinstance(
+                        err,
+                        aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError,
+                    ),
                 ) from err
 
     def _record(self, operation: str, error: O365Error) -> None:

@@ -32,6 +32,10 @@ class CloudEndpoints:
         """Return the app-only scope for Graph in this cloud."""
         return f"{self.graph_url}/.default"
 
+    def delegated_scope(self, permission: str) -> str:
+        """Return a delegated Graph permission as a scope, e.g. ``.../Mail.Send``."""
+        return f"{self.graph_url}/{permission}"
+
     @property
     def graph_host(self) -> str:
         """Return the host name of the Graph root."""

@@ -1,23 +1,47 @@
 """Typed errors of the Graph client.
 
-A short tree, so callers decide with ``isinstance`` rather than by reading text:
+A short tree, so callers decide with ``isinstance`` or two flags rather than
+by reading text:
 
     O365Error
-    ├── O365ConnectionError          network, TLS, timeouts (transient)
-    ├── AuthenticationError          the token endpoint refused us
+    ├── O365ConnectionError            network, TLS, timeouts (transient)
+    ├── AuthenticationError            Entra refused the sign-in
     │   ├── InvalidTenantError
     │   ├── InvalidClientIdError
-    │   ├── InvalidClientSecretError
-    │   │   └── ClientSecretExpiredError
-    │   └── TokenEndpointError        5xx or unreadable answer (transient)
-    └── GraphError                   Graph answered with an error body
-        ├── GraphTransientError      429 / 5xx after the in-call retries
-        ├── AccessDeniedError        Mail.Send (or Mail.ReadWrite) not consented
+    │   ├── ApplicationDisabledError
+    │   ├── WrongCloudError
+    │   ├── ConditionalAccessError
+    │   ├── CredentialRefusedError     the stored credential no longer works
+    │   │   ├── InvalidClientSecretError
+    │   │   │   └── ClientSecretExpiredError
+    │   │   ├── InvalidCertificateError
+    │   │   └── SignInExpiredError     a signed-in account must sign in again
+    │   ├── SignInError                the device-code sign-in failed
+    │   │   ├── PublicClientFlowsDisabledError
+    │   │   ├── AccountTypeNotAllowedError
+    │   │   ├── ConsentRequiredError
+    │   │   ├── PermissionNotConfiguredError
+    │   │   ├── UserNotFoundError
+    │   │   ├── SignInDeclinedError
+    │   │   └── SignInCodeExpiredError
+    │   └── TokenEndpointError         5xx or unreadable answer (transient)
+    ├── MissingRoleError
+    └── GraphError                     Graph answered with an error body
+        ├── GraphTransientError        429 / 5xx after the in-call retries
+        ├── AccessDeniedError          Mail.Send (or Mail.ReadWrite) not granted
         ├── SendAsDeniedError
         ├── MailboxNotFoundError
         ├── MailboxNotEnabledError
+        ├── MailboxFullError           the sender's mailbox is over its quota
         ├── InvalidRecipientsError
+        ├── AttachmentTooSmallError    an upload session refused a small file
         └── MessageSizeExceededError
+
+Two flags tell callers what an error means for an alert: ``transient`` (it
+may go through later by itself: retry, queue) and ``recoverable`` (it may go
+through once the user repairs the account: queue meanwhile). ``about_message``
+marks refusals of the message itself (recipients, size, sender), which no
+other account and no later attempt would change.
 
 Texts carry Microsoft's codes and request IDs, never secrets or tokens.
 """
@@ -33,6 +57,11 @@ class O365Error(Exception):
 
     #: True when trying again later may succeed (network, throttling, 5xx).
     transient: bool = False
+    #: True when it may succeed once the user repairs the account (a new
+    #: secret, a new sign-in, space in the mailbox): worth keeping the alert.
+    recoverable: bool = False
+    #: True when the message itself is refused: no retry, no other account.
+    about_message: bool = False
     #: Seconds the service asked us to wait before trying again, if it said.
     retry_after: float | None = None
 
@@ -42,9 +71,14 @@ class O365ConnectionError(O365Error):
 
     transient = True
 
+    def __init__(self, message: str = "", *, unsent: bool = False) -> None:
+        """``unsent``: the request never left (no connection was made)."""
+        super().__init__(message)
+        self.unsent = unsent
+
 
 class AuthenticationError(O365Error):
-    """The token endpoint refused the app's credentials."""
+    """Microsoft Entra refused to issue a token."""
 
     def __init__(
         self, message: str, *, error: str | None = None, codes: tuple[int, ...] = ()
@@ -56,19 +90,98 @@ class AuthenticationError(O365Error):
 
 
 class InvalidTenantError(AuthenticationError):
-    """No such tenant (directory) in this cloud (AADSTS90002)."""
+    """No such tenant (directory) in this cloud (AADSTS90002, AADSTS900023)."""
 
 
 class InvalidClientIdError(AuthenticationError):
     """No such application in this tenant (AADSTS700016)."""
 
 
-class InvalidClientSecretError(AuthenticationError):
+class ApplicationDisabledError(AuthenticationError):
+    """The application is disabled in the tenant (AADSTS7000112)."""
+
+    recoverable = True
+
+
+class WrongCloudError(AuthenticationError):
+    """Graph's service principal is not in the tenant: usually the wrong cloud.
+
+    AADSTS500011, ``invalid_resource``.
+    """
+
+
+class ConditionalAccessError(AuthenticationError):
+    """A Conditional Access policy blocks the sign-in (AADSTS53003)."""
+
+    recoverable = True
+
+
+class CredentialRefusedError(AuthenticationError):
+    """The stored credential no longer works: the account needs reauthentication."""
+
+    recoverable = True
+
+
+class InvalidClientSecretError(CredentialRefusedError):
     """The client secret is wrong, often the Secret ID pasted (AADSTS7000215)."""
 
 
 class ClientSecretExpiredError(InvalidClientSecretError):
     """The client secret has expired (AADSTS7000222)."""
+
+
+class InvalidCertificateError(CredentialRefusedError):
+    """The client assertion was refused (AADSTS700027).
+
+    The certificate is not uploaded to the app registration, the key does not
+    match it, or it expired.
+    """
+
+
+class SignInExpiredError(CredentialRefusedError):
+    """A signed-in account's refresh token was refused (``invalid_grant``).
+
+    It expired (AADSTS70008), the password changed or tokens were revoked
+    (AADSTS50173), consent was withdrawn (AADSTS65001), or Entra now wants
+    an interactive sign-in (``interaction_required``, e.g. new MFA rules).
+    """
+
+
+class SignInError(AuthenticationError):
+    """The device-code sign-in could not complete."""
+
+
+class PublicClientFlowsDisabledError(SignInError):
+    """The app does not allow public client flows (AADSTS7000218)."""
+
+
+class AccountTypeNotAllowedError(SignInError):
+    """The app does not accept this kind of account or authority.
+
+    AADSTS50020, AADSTS500208, AADSTS9002331, AADSTS50194; and AADSTS700016
+    at the ``consumers`` authority, where it means the app is not enabled for
+    personal accounts.
+    """
+
+
+class ConsentRequiredError(SignInError):
+    """Consent to the app's permissions was not given (AADSTS65001)."""
+
+
+class PermissionNotConfiguredError(SignInError):
+    """A requested permission is not configured on the app (AADSTS650057)."""
+
+
+class UserNotFoundError(SignInError):
+    """The signed-in account is not in the authority's directory (AADSTS50034)."""
+
+
+class SignInDeclinedError(SignInError):
+    """The person declined the sign-in (``authorization_declined``)."""
+
+
+class SignInCodeExpiredError(SignInError):
+    """The device code expired before anyone signed in (``expired_token``)."""
 
 
 class TokenEndpointError(AuthenticationError):
@@ -124,6 +237,8 @@ class AccessDeniedError(GraphError):
 class SendAsDeniedError(GraphError):
     """``ErrorSendAsDenied``: the app may not send as this address."""
 
+    about_message = True
+
 
 class MailboxNotFoundError(GraphError):
     """``ErrorInvalidUser``/``ResourceNotFound``: no such mailbox."""
@@ -133,12 +248,30 @@ class MailboxNotEnabledError(GraphError):
     """``MailboxNotEnabledForRESTAPI``: no Exchange Online mailbox or licence."""
 
 
+class MailboxFullError(GraphError):
+    """``ErrorQuotaExceeded``: the sender's mailbox is full.
+
+    Sending saves the message (Sent Items, Drafts) first, so a full mailbox
+    cannot send until space is freed.
+    """
+
+    recoverable = True
+
+
 class InvalidRecipientsError(GraphError):
     """``ErrorInvalidRecipients``: a recipient address was refused."""
+
+    about_message = True
 
 
 class MessageSizeExceededError(GraphError):
     """``ErrorMessageSizeExceeded``: over the tenant's message size limit."""
+
+    about_message = True
+
+
+class AttachmentTooSmallError(GraphError):
+    """``ErrorAttachmentSizeShouldNotBeLessThanMinimumSize`` (upload sessions)."""
 
 
 GRAPH_ERROR_CODES: Mapping[str, type[GraphError]] = {
@@ -149,10 +282,14 @@ GRAPH_ERROR_CODES: Mapping[str, type[GraphError]] = {
     "Request_ResourceNotFound": MailboxNotFoundError,
     "MailboxNotEnabledForRESTAPI": MailboxNotEnabledError,
     "MailboxNotSupportedForRESTAPI": MailboxNotEnabledError,
+    "ErrorQuotaExceeded": MailboxFullError,
     "ErrorInvalidRecipients": InvalidRecipientsError,
     "ErrorMessageSizeExceeded": MessageSizeExceededError,
+    "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize": AttachmentTooSmallError,
 }
 
+#: Statuses that mean "not now" (whether retrying at once is safe is the
+#: caller's decision, per operation).
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
@@ -187,36 +324,94 @@ def graph_error_from_response(
     )
 
 
-AADSTS_ERRORS: Mapping[int, type[AuthenticationError]] = {
-    7000215: InvalidClientSecretError,
-    7000222: ClientSecretExpiredError,
-    700016: InvalidClientIdError,
-    90002: InvalidTenantError,
-    900023: InvalidTenantError,
-    90013: InvalidTenantError,
+# Microsoft: react to the OAuth ``error`` field; the AADSTS codes are for
+# diagnostics and may change ("Handling error codes in your application",
+# entra-docs docs/identity-platform/reference-error-codes.md). So the error
+# field picks the family, and a known code only refines the message within it.
+_OAUTH_FAMILIES: Mapping[
+    str, tuple[type[AuthenticationError], Mapping[int, type[AuthenticationError]]]
+] = {
+    "invalid_client": (
+        InvalidClientSecretError,
+        {
+            7000215: InvalidClientSecretError,
+            7000222: ClientSecretExpiredError,
+            700027: InvalidCertificateError,
+            7000218: PublicClientFlowsDisabledError,
+        },
+    ),
+    "unauthorized_client": (
+        InvalidClientIdError,
+        {
+            700016: InvalidClientIdError,
+            7000112: ApplicationDisabledError,
+            50020: AccountTypeNotAllowedError,
+            9002331: AccountTypeNotAllowedError,
+            50194: AccountTypeNotAllowedError,
+        },
+    ),
+    "invalid_grant": (
+        SignInExpiredError,
+        {
+            53003: ConditionalAccessError,
+            50034: UserNotFoundError,
+            7000112: ApplicationDisabledError,
+        },
+    ),
+    "interaction_required": (SignInExpiredError, {53003: ConditionalAccessError}),
+    "invalid_request": (
+        AuthenticationError,
+        {
+            90002: InvalidTenantError,
+            900023: InvalidTenantError,
+            50020: AccountTypeNotAllowedError,
+            500208: AccountTypeNotAllowedError,
+            9002331: AccountTypeNotAllowedError,
+            50194: AccountTypeNotAllowedError,
+            650057: PermissionNotConfiguredError,
+            7000218: PublicClientFlowsDisabledError,
+        },
+    ),
+    "invalid_tenant": (InvalidTenantError, {}),
+    "invalid_resource": (WrongCloudError, {500011: WrongCloudError}),
+    "invalid_scope": (AuthenticationError, {650057: PermissionNotConfiguredError}),
+    "consent_required": (ConsentRequiredError, {}),
+    "access_denied": (ConsentRequiredError, {}),
+    "authorization_declined": (SignInDeclinedError, {}),
+    "expired_token": (SignInCodeExpiredError, {}),
+    "temporarily_unavailable": (TokenEndpointError, {}),
+    "server_error": (TokenEndpointError, {}),
+}
+#: For an ``error`` we do not know: what its codes say, if we know them.
+_CODES = {
+    code: cls for _, codes in _OAUTH_FAMILIES.values() for code, cls in codes.items()
 }
 
-OAUTH_ERRORS: Mapping[str, type[AuthenticationError]] = {
-    "invalid_tenant": InvalidTenantError,
-    "unauthorized_client": InvalidClientIdError,
-    "invalid_client": InvalidClientSecretError,
-    "temporarily_unavailable": TokenEndpointError,
-    "server_error": TokenEndpointError,
-}
 
+def authentication_error_from_result(
+    result: Mapping[str, Any],
+    *,
+    invalid_client: type[AuthenticationError] | None = None,
+) -> AuthenticationError:
+    """Build the typed error for an MSAL error result.
 
-def authentication_error_from_result(result: Mapping[str, Any]) -> AuthenticationError:
-    """Build the typed error for an MSAL error result (react to AADSTS codes)."""
+    ``invalid_client`` replaces the family default for ``invalid_client``
+    answers without a known code (a certificate credential, say).
+    """
     error = str(result.get("error") or "unknown_error")
     raw_codes = result.get("error_codes") or ()
     codes = tuple(
         int(c) for c in raw_codes if isinstance(c, int | str) and str(c).isdigit()
     )
-    cls: type[AuthenticationError] | None = next(
-        (AADSTS_ERRORS[c] for c in codes if c in AADSTS_ERRORS), None
-    )
-    if cls is None:
-        cls = OAUTH_ERRORS.get(error, AuthenticationError)
+    family = _OAUTH_FAMILIES.get(error)
+    cls: type[AuthenticationError]
+    if family is None:
+        cls = next((_CODES[c] for c in codes if c in _CODES), AuthenticationError)
+    else:
+        default, refinements = family
+        if error == "invalid_client" and invalid_client is not None:
+            default = invalid_client
+        cls = next((refinements[c] for c in codes if c in refinements), default)
     # error_description starts with "AADSTSnnnn: text"; keep its first line, it
     # names the problem and never contains the secret.
     description = str(result.get("error_description") or "").split("\r\n")[0]

@@ -1,0 +1,172 @@
+"""When an app-only account's credential expires, known ahead of time.
+
+The most common way mail alerts die is an expired client secret (the portal
+allows at most 24 months), learnt when an alert does not arrive. So each
+app-only account knows when its credential expires:
+
+- a certificate: from the certificate itself;
+- a client secret: from the app registration, when the app may read it
+  (application permission ``Application.Read.All``; ``GET
+  /applications(appId='{client_id}')``, matching the secret by its ``hint``,
+  its first three characters, else the soonest-expiring secret), otherwise
+  from the date the user entered in the options.
+
+A repair issue warns 30 and again 7 days before; a diagnostic sensor shows
+the date. Checked at start-up and daily, never on the send path. Signed-in
+accounts have no such date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, time, timedelta
+from typing import Any, Literal
+from urllib.parse import quote
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.util import dt as dt_util
+
+from .connection import Connection
+from .const import (
+    CONF_CLIENT_ID,
+    CONF_CLIENT_SECRET,
+    CONF_SECRET_EXPIRES,
+    DOMAIN,
+    LOGGER,
+)
+from .errors import error_code
+from .graph import GraphError, O365Error
+from .issues import async_update_expiry_issue
+from .models import O365ConfigEntry
+
+#: Dispatcher signal (with the entry ID) when the expiry date changes.
+SIGNAL_EXPIRY_CHANGED = f"{DOMAIN}_expiry_changed_{{}}"
+CHECK_INTERVAL = timedelta(days=1)
+
+type ExpirySource = Literal["certificate", "app_registration", "option"]
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    return dt_util.parse_datetime(value)
+
+
+def secret_expiry(application: Any, secret: str) -> datetime | None:
+    """Return when the app registration's matching secret expires.
+
+    The portal's ``hint`` is the secret's first three characters; without a
+    match (a hint shared by several, or none) the soonest-expiring secret
+    is the one to worry about.
+    """
+    credentials = (
+        application.get("passwordCredentials")
+        if isinstance(application, dict)
+        else None
+    )
+    ends = [
+        (item.get("hint"), end)
+        for item in credentials or []
+        if isinstance(item, dict) and (end := _parse_time(item.get("endDateTime")))
+    ]
+    matching = [end for hint, end in ends if hint and secret.startswith(str(hint))]
+    if len(matching) == 1:
+        return matching[0]
+    candidates = matching or [end for _, end in ends]
+    return min(candidates, default=None)
+
+
+def option_expiry(value: Any) -> datetime | None:
+    """Return the end of the day the user entered, in Home Assistant's time zone."""
+    if not isinstance(value, str) or not value:
+        return None
+    day = dt_util.parse_date(value)
+    if day is None:
+        return None
+    return dt_util.as_utc(
+        datetime.combine(
+            day, time.max.replace(microsecond=0), dt_util.get_default_time_zone()
+        )
+    )
+
+
+class CredentialExpiry:
+    """The expiry date of one account's credential, and its repair issues."""
+
+    def __init__(
+        self, hass: HomeAssistant, entry: O365ConfigEntry, connection: Connection
+    ) -> None:
+        """Start unknown; :meth:`async_start` checks now and daily."""
+        self._hass = hass
+        self._entry = entry
+        self._connection = connection
+        self.expires: datetime | None = None
+        self.source: ExpirySource | None = None
+
+    @property
+    def applies(self) -> bool:
+        """Return True for credentials that expire (secrets, certificates).
+
+        A signed-in account has none: its refresh token is renewed instead.
+        """
+        return self._connection.tokens.keep_alive_interval is None
+
+    @callback
+    def async_start(self) -> Callable[[], None]:
+        """Check now (in the background) and every day; return the stop function."""
+        if not self.applies:
+            return lambda: None
+        self._entry.async_create_background_task(
+            self._hass, self.async_check(), f"{DOMAIN} credential expiry"
+        )
+        return async_track_time_interval(
+            self._hass,
+            self._async_check_interval,
+            CHECK_INTERVAL,
+            cancel_on_shutdown=True,
+        )
+
+    async def _async_check_interval(self, _: datetime) -> None:
+        await self.async_check()
+
+    async def async_check(self) -> None:
+        """Find the expiry date and raise or clear the warnings."""
+        if not self.applies:
+            return
+        expires, source = await self._async_find(self._connection)
+        if (expires, source) != (self.expires, self.source):
+            self.expires, self.source = expires, source
+            async_dispatcher_send(
+                self._hass, SIGNAL_EXPIRY_CHANGED.format(self._entry.entry_id)
+            )
+        async_update_expiry_issue(self._hass, self._entry, expires, dt_util.utcnow())
+
+    async def _async_find(
+        self, connection: Connection
+    ) -> tuple[datetime | None, ExpirySource | None]:
+        if connection.certificate is not None:
+            return connection.certificate.not_after, "certificate"
+        data = self._entry.data
+        try:
+            application = await connection.client.get(
+                f"applications(appId='{quote(str(data[CONF_CLIENT_ID]), safe='')}')",
+                "getApplication",
+                query={"$select": "passwordCredentials,keyCredentials"},
+            )
+        except GraphError as err:
+            if err.transient:
+                LOGGER.debug("Reading the app registration failed: %s", error_code(err))
+                return self.expires, self.source
+            # No Application.Read.All: the user's date, if any, is all we have.
+        except O365Error as err:
+            LOGGER.debug("Reading the app registration failed: %s", error_code(err))
+            return self.expires, self.source
+        else:
+            if (
+                found := secret_expiry(application, str(data[CONF_CLIENT_SECRET]))
+            ) is not None:
+                return found, "app_registration"
+        manual = option_expiry(self._entry.options.get(CONF_SECRET_EXPIRES))
+        return (manual, "option") if manual is not None else (None, None)

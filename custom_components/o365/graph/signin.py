@@ -1,0 +1,255 @@
+"""A person signs in once: the device authorization grant, through MSAL.
+
+The OAuth 2.0 device authorization grant (RFC 8628) needs no secret, no
+redirect URI and no browser on the device: Entra gives a short code, the
+person enters it at the verification URL on any phone or computer, signs in
+and consents, and the device polls the token endpoint until that is done
+("OAuth 2.0 device authorization grant", entra-docs
+docs/identity-platform/v2-oauth2-device-code.md).
+
+MSAL's own polling loop blocks a thread for up to fifteen minutes; here each
+poll is one non-blocking MSAL call in the executor (``exit_condition`` always
+true, as MSAL suggests for asynchronous callers) and the waits between polls
+are ``asyncio`` sleeps of the ``interval`` Entra asks for (MSAL adds five
+seconds to it on ``slow_down``), so cancelling the task stops the sign-in.
+
+A refresh token obtained elsewhere (Apprise's personal mode) is redeemed the
+same way, into the same kind of token cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+import ssl
+import time
+from typing import Any
+
+import aiohttp
+import msal
+
+from .auth import (
+    LOGIN_TIMEOUT,
+    REFRESH_MARGIN,
+    AccessToken,
+    RunBlocking,
+    SyncHttpBridge,
+    build_msal_app,
+    call_msal,
+    describe_delegated,
+    public_client_app,
+)
+from .clouds import CloudEndpoints
+from .exceptions import (
+    SignInCodeExpiredError,
+    authentication_error_from_result,
+)
+
+#: What to keep polling on (RFC 8628 section 3.5).
+_PENDING = frozenset({"authorization_pending", "slow_down"})
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCode:
+    """What the person needs to sign in: a code and where to enter it."""
+
+    user_code: str
+    verification_uri: str
+    expires_at: float
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignInResult:
+    """A completed sign-in: MSAL's token cache and what it says about the account."""
+
+    cache: str = field(repr=False)
+    token: AccessToken
+    #: The account's sign-in name (``preferred_username``), if Entra gave one.
+    username: str | None
+
+
+class _PublicClient:
+    """MSAL's public client app with a fresh serialisable cache, built off the loop."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        tenant: str,
+        client_id: str,
+        endpoints: CloudEndpoints,
+        scopes: Sequence[str],
+        run_blocking: RunBlocking | None,
+        ssl_context: ssl.SSLContext | bool,
+        clock: Callable[[], float],
+    ) -> None:
+        self._session = session
+        self._tenant = tenant
+        self._client_id = client_id
+        self._endpoints = endpoints
+        self.scopes = [endpoints.delegated_scope(name) for name in scopes]
+        self._run_blocking = run_blocking
+        self._ssl = ssl_context
+        self.clock = clock
+        self.cache = msal.SerializableTokenCache()
+        self._app: Any = None
+        self._bridge: SyncHttpBridge | None = None
+
+    async def run(self, func: Callable[[Any], Any]) -> Any:
+        """Run ``func(app)`` in the executor, building the app first if needed."""
+        loop = asyncio.get_running_loop()
+
+        def call() -> Any:
+            if self._app is None:
+                self._bridge = SyncHttpBridge(
+                    self._session, loop, self._ssl, LOGIN_TIMEOUT
+                )
+                bridge = self._bridge
+                self._app = build_msal_app(
+                    lambda: public_client_app(
+                        self._client_id,
+                        self._endpoints.authority(self._tenant),
+                        bridge,
+                        self.cache,
+                    ),
+                    bridge,
+                    self._tenant,
+                )
+            app = self._app
+            return call_msal(lambda: func(app), self._bridge)
+
+        runner: Callable[[Callable[[], Any]], Awaitable[Any]] = self._run_blocking or (
+            lambda f: loop.run_in_executor(None, f)
+        )
+        return await runner(call)
+
+    def result(self, result: Any) -> SignInResult:
+        """Turn MSAL's answer into a :class:`SignInResult`, or raise its error."""
+        if not isinstance(result, Mapping) or "access_token" not in result:
+            raise authentication_error_from_result(
+                result if isinstance(result, Mapping) else {}
+            )
+        now = self.clock()
+        lifetime = float(result.get("expires_in") or 3600)
+        tenant_id, permissions = describe_delegated(result)
+        claims = result.get("id_token_claims") or {}
+        username = (
+            claims.get("preferred_username") if isinstance(claims, Mapping) else None
+        )
+        return SignInResult(
+            cache=self.cache.serialize(),
+            token=AccessToken(
+                value=str(result["access_token"]),
+                expires_at=now + lifetime,
+                refresh_at=now + max(lifetime - REFRESH_MARGIN, lifetime / 2),
+                tenant_id=tenant_id,
+                permissions=permissions,
+            ),
+            username=str(username) if username else None,
+        )
+
+
+class DeviceCodeSignIn:
+    """One device-code sign-in of a person for a public client app."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        tenant: str,
+        client_id: str,
+        endpoints: CloudEndpoints,
+        scopes: Sequence[str],
+        run_blocking: RunBlocking | None = None,
+        ssl_context: ssl.SSLContext | bool = True,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """Prepare a sign-in for ``scopes`` (permission names such as ``Mail.Send``)."""
+        self._client = _PublicClient(
+            session,
+            tenant=tenant,
+            client_id=client_id,
+            endpoints=endpoints,
+            scopes=scopes,
+            run_blocking=run_blocking,
+            ssl_context=ssl_context,
+            clock=clock,
+        )
+        self._sleep = sleep
+        self._flow: dict[str, Any] | None = None
+        self._expires_at = 0.0
+        #: Polls of the token endpoint so far.
+        self.polls = 0
+
+    async def async_start(self) -> DeviceCode:
+        """Ask Entra for a code; raise the typed error if the app cannot sign in."""
+        scopes = self._client.scopes
+        flow = await self._client.run(lambda app: app.initiate_device_flow(scopes))
+        if not isinstance(flow, dict) or "user_code" not in flow:
+            raise authentication_error_from_result(
+                flow if isinstance(flow, dict) else {}
+            )
+        self._flow = flow
+        self._expires_at = self._client.clock() + float(flow.get("expires_in") or 900)
+        return DeviceCode(
+            user_code=str(flow["user_code"]),
+            verification_uri=str(
+                flow.get("verification_uri") or flow.get("verification_url") or ""
+            ),
+            expires_at=self._expires_at,
+            message=str(flow.get("message") or ""),
+        )
+
+    async def async_wait(self) -> SignInResult:
+        """Poll until the person signed in (or declined, or the code expired)."""
+        flow = self._flow
+        if flow is None:
+            raise RuntimeError("async_start() first")
+        while True:
+            self.polls += 1
+            result = await self._client.run(
+                lambda app: app.acquire_token_by_device_flow(
+                    flow, exit_condition=lambda _: True
+                )
+            )
+            error = result.get("error") if isinstance(result, dict) else None
+            if error not in _PENDING:
+                return self._client.result(result)
+            if self._client.clock() >= self._expires_at:
+                raise SignInCodeExpiredError(
+                    "The code expired before the sign-in was completed",
+                    error="expired_token",
+                )
+            await self._sleep(float(flow.get("interval") or 5))
+
+
+async def async_redeem_refresh_token(
+    session: aiohttp.ClientSession,
+    *,
+    tenant: str,
+    client_id: str,
+    endpoints: CloudEndpoints,
+    scopes: Sequence[str],
+    refresh_token: str,
+    run_blocking: RunBlocking | None = None,
+    ssl_context: ssl.SSLContext | bool = True,
+    clock: Callable[[], float] = time.time,
+) -> SignInResult:
+    """Turn a refresh token from elsewhere into a signed-in account's token cache."""
+    client = _PublicClient(
+        session,
+        tenant=tenant,
+        client_id=client_id,
+        endpoints=endpoints,
+        scopes=scopes,
+        run_blocking=run_blocking,
+        ssl_context=ssl_context,
+        clock=clock,
+    )
+    result = await client.run(
+        lambda app: app.acquire_token_by_refresh_token(refresh_token, client.scopes)
+    )
+    return client.result(result)

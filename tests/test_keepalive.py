@@ -1,0 +1,149 @@
+"""A signed-in account at run time: /me sending, keep-alive, reauth, no leaks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import json
+import logging
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    async_capture_events,
+    async_fire_time_changed,
+)
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.o365 import account as account_module
+from custom_components.o365.const import (
+    CONF_TOKEN_CACHE,
+    DOMAIN,
+    EVENT_MESSAGE_QUEUED,
+    EVENT_MESSAGE_SENT,
+)
+from custom_components.o365.keepalive import JITTER, next_renewal
+
+from .conftest import (
+    PERSONAL,
+    DelegatedEntra,
+    GraphMock,
+    alert,
+    eventually,
+    refreshes,
+    set_up,
+    signed_in_entry,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore:Attempted too soon")
+
+WEEK = timedelta(days=7)
+
+
+@pytest.fixture
+def fast_outbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(account_module, "OUTBOX_FIRST_DELAY", 0.01)
+    monkeypatch.setattr(account_module, "OUTBOX_MAX_DELAY", 0.02)
+
+
+def test_renewal_is_at_most_a_week_and_jittered() -> None:
+    delays = {next_renewal(6 * 86400) for _ in range(50)}
+    assert max(delays) <= 6 * 86400
+    assert min(delays) >= 6 * 86400 * (1 - JITTER)
+    assert len(delays) > 1
+
+
+async def test_keep_alive_renews_without_any_alert(
+    hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
+) -> None:
+    """A quiet account still uses its refresh token every week: never 90 days idle."""
+    entry = signed_in_entry(delegated)
+    await set_up(hass, entry)
+    assert len(refreshes(delegated)) == 1
+    for week in range(1, 4):
+        async_fire_time_changed(hass, dt_util.utcnow() + week * WEEK)
+        await hass.async_block_till_done()
+        assert len(refreshes(delegated)) == 1 + week
+        # The rotated refresh token is stored each time.
+        assert delegated.issued_refresh_tokens[-1] in entry.data[CONF_TOKEN_CACHE]
+    assert delegated.sent() == []
+
+
+async def test_refused_renewal_queues_and_reauth_delivers_in_order(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    delegated: DelegatedEntra,
+    issue_registry: ir.IssueRegistry,
+    fast_outbox: None,
+) -> None:
+    """invalid_grant (password changed): alerts queue, a repair says why, the
+    same account signs in again, the queue goes out in order."""
+    delegated.send_mail()
+    entry = signed_in_entry(delegated)
+    await set_up(hass, entry)
+    queued = async_capture_events(hass, EVENT_MESSAGE_QUEUED)
+    sent = async_capture_events(hass, EVENT_MESSAGE_SENT)
+
+    delegated.refused = 50173
+    async_fire_time_changed(hass, dt_util.utcnow() + WEEK)
+    await hass.async_block_till_done()
+    issue = issue_registry.async_get_issue(DOMAIN, f"credential_{entry.entry_id}")
+    assert issue is not None
+    assert issue.translation_key == "sign_in_expired"
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["context"]["source"] == "reauth"
+
+    subjects = [f"while signed out {n}" for n in range(3)]
+    for subject in subjects:
+        await alert(hass, subject)
+    assert [e.data["reason"] for e in queued] == ["awaiting_reauthentication"] * 3
+    assert delegated.sent() == []
+
+    delegated.refused = None
+    delegated.me(mail=PERSONAL)
+    result = await hass.config_entries.flow.async_configure(flow["flow_id"], {})
+    await hass.async_block_till_done()
+    result = await hass.config_entries.flow.async_configure(flow["flow_id"])
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    account = account_module.async_get_accounts(hass)[entry.entry_id]
+    await eventually(hass, lambda: len(sent) == len(subjects))
+    assert [b["message"]["subject"] for b in delegated.sent()] == subjects
+    assert [e.data["subject"] for e in sent] == subjects
+    assert account.outbox.items == []
+    assert (
+        issue_registry.async_get_issue(DOMAIN, f"credential_{entry.entry_id}") is None
+    )
+
+
+async def test_no_token_of_a_signed_in_account_leaks(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    graph_mock: GraphMock,
+    delegated: DelegatedEntra,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Refresh and access tokens stay out of logs (MSAL's too), diagnostics, errors."""
+    caplog.set_level(logging.DEBUG)
+    delegated.send_mail()
+    assert await async_setup_component(hass, "diagnostics", {})
+    entry = signed_in_entry(delegated)
+    await set_up(hass, entry)
+    await alert(hass, "hello")
+    delegated.refused = 70008
+    async_fire_time_changed(hass, dt_util.utcnow() + WEEK)
+    await hass.async_block_till_done()
+    diagnostics = json.dumps(
+        await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    )
+    assert "**REDACTED**" in diagnostics
+    secrets = [*delegated.issued_refresh_tokens, *delegated.access_tokens]
+    assert secrets
+    for secret in secrets:
+        assert secret not in caplog.text
+        assert secret not in diagnostics
