@@ -13,8 +13,14 @@ sign-in and config-flow helpers.
 
 Home Assistant runs with ``--skip-pip``: everything it needs is installed,
 pinned, by ``scripts/setup``. Its configuration is deliberately small (no
-``default_config``): the frontend, the REST API, a local_file camera, the
-automation editor and the o365 integration.
+``default_config``): the frontend, the REST API, media sources (the media
+picker of ``o365.send_message``), a local_file camera, the automation editor
+and the o365 integration.
+
+It works with either test lane's virtual environment: ``scripts/develop``
+uses ``.venv`` (Home Assistant 2025.4), ``scripts/develop --newest`` uses
+``.venv-newest`` (the newest Home Assistant that runs on Python 3.13); both
+keep their state apart (``.develop/`` and ``.develop-newest/``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Mapping
+import importlib.metadata
 import json
 import os
 from pathlib import Path
@@ -38,6 +45,7 @@ from emulator.directory import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_DOMAINS,
+    DEFAULT_TENANT_ID,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,10 +90,12 @@ homeassistant:
     - {assets}
 
 # A minimal set instead of default_config (which needs many more packages):
-# the UI with Settings and Developer Tools, the REST API and automations.
+# the UI with Settings and Developer Tools, the REST API, media sources (the
+# media picker of o365.send_message) and automations.
 frontend:
 config:
 api:
+media_source:
 automation: !include automations.yaml
 
 http:
@@ -409,9 +419,17 @@ def _parser() -> argparse.ArgumentParser:
         help="the emulator's port (default 8443, or $DEVELOP_EMULATOR_PORT)",
     )
     parser.add_argument(
+        "--state",
+        type=Path,
+        default=ROOT / ".develop",
+        help="the folder that keeps Home Assistant's configuration and the "
+        "emulator's mailboxes between runs (default .develop/)",
+    )
+    parser.add_argument(
         "--reset",
         action="store_true",
-        help="start from scratch: delete .develop/ (user, entries, history) first",
+        help="start from scratch: delete the state folder (user, entries, "
+        "history) first",
     )
     parser.add_argument(
         "--no-demo-alert",
@@ -422,11 +440,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def home_assistant_version() -> str:
+    """Return the version of the Home Assistant this environment runs."""
+    try:
+        return importlib.metadata.version("homeassistant")
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def _banner(hass: HomeAssistantProcess, emulator: Emulator) -> str:
     return f"""
 ================================================================================
  Home Assistant  {hass.url}   (log in as {DEV_USER} / {DEV_PASSWORD})
+                 version {home_assistant_version()}, Python {sys.version.split()[0]}
  Inbox           {emulator.inbox_url}   (the emulator's received mail)
+
+ What the emulator accepts (already set up; to add the integration again:
+ Settings > Devices & services > Add integration > Office 365 email
+ notifications > Enter the app registration details):
+     Sender mailbox             {MAILBOX}
+     Directory (tenant) ID      {DEFAULT_DOMAINS[0]}  or  {DEFAULT_TENANT_ID}
+     Application (client) ID    {DEFAULT_CLIENT_ID}
+     Client secret value        {DEFAULT_CLIENT_SECRET}
 
  Developer Tools > Actions > notify.o365, in YAML mode:
      action: notify.o365
@@ -484,7 +519,7 @@ def _cancel_on_signals(task: asyncio.Task[int]) -> None:
 
 async def _develop(args: argparse.Namespace) -> int:
     """Run the emulator and Home Assistant until Ctrl-C or until Home Assistant exits."""
-    state = ROOT / ".develop"
+    state: Path = args.state.resolve()
     if args.reset:
         shutil.rmtree(state, ignore_errors=True)
     config_dir = state / "config"

@@ -77,12 +77,18 @@ def _loopback_sockets(socket_enabled: None) -> None:
     """Allow real sockets (the Home Assistant test plugin blocks them)."""
 
 
-@pytest.fixture
-def artifacts() -> Path:
-    """Return an empty artefact folder for this run's screenshots."""
+@pytest.fixture(scope="session")
+def _fresh_artifacts() -> Path:
+    """Empty the artefact folder once per run: every browser test keeps its files."""
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def artifacts(_fresh_artifacts: Path) -> Path:
+    """Return the artefact folder for this run's screenshots."""
+    return _fresh_artifacts
 
 
 @pytest.fixture
@@ -101,12 +107,16 @@ def _free_port() -> int:
 
 @pytest.fixture
 async def home_assistant(
-    tmp_path: Path, emulator: Emulator, artifacts: Path
+    tmp_path: Path,
+    emulator: Emulator,
+    artifacts: Path,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Any]:
     """Start Home Assistant, complete onboarding and add the demo camera.
 
     Yield a ``devenv.HomeAssistantApi`` signed in as the dev user. Home
-    Assistant's log is copied to the artefacts when it stops.
+    Assistant's log is copied to the artefacts when it stops, named after the
+    test (``home-assistant.<test>.log``).
     """
     config_dir = tmp_path / "config"
     port = _free_port()
@@ -132,7 +142,7 @@ async def home_assistant(
             await process.stop()
             log = config_dir / "home-assistant.log"
             if log.exists():
-                shutil.copy(log, artifacts / "home-assistant.log")
+                shutil.copy(log, artifacts / f"home-assistant.{request.node.name}.log")
 
 
 async def _only_loopback(route: Route) -> None:

@@ -1,26 +1,32 @@
 """A person's path in a real browser: add o365 in the UI, alert, read the inbox.
 
 Home Assistant runs as a real process; Chromium logs in as the dev user, adds
-the integration through Settings > Devices & services > Add integration, and,
-after an alert with the camera snapshot went out, opens the emulator's inbox
-and checks that the snapshot is shown inline.
+the integration through Settings > Devices & services > Add integration, opens
+the form of the ``o365.send_message`` action in Developer tools (every field
+labelled, no translation error), and, after an alert with the camera snapshot
+went out, opens the emulator's inbox and checks that the snapshot is shown
+inline. It runs on either test lane's Home Assistant (2025.4 and 2026.2, whose
+frontends differ: the dashboard opened after login, the action picker).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 import contextlib
+import json
 from pathlib import Path
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
-from playwright.async_api import Error as PlaywrightError, Page, expect
+from playwright.async_api import Error as PlaywrightError, Locator, Page, expect
 import pytest
 
+from custom_components.o365.const import REPO_URL
 from emulator import Emulator
 from emulator.directory import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
-from .conftest import CHROMIUM, devenv
+from .conftest import CHROMIUM, ROOT, devenv
 
 pytestmark = [
     pytest.mark.skipif(
@@ -35,6 +41,12 @@ pytestmark = [
 
 INTEGRATION = "Office 365 email notifications"
 SUBJECT = "Motion at the front door"
+ACTION = "o365.send_message"
+#: What the frontend shows instead of a string it cannot format.
+TRANSLATION_ERROR = re.compile(r"Translation error", re.IGNORECASE)
+STRINGS = json.loads(
+    (ROOT / "custom_components" / "o365" / "strings.json").read_text(encoding="utf-8")
+)
 
 
 @contextlib.asynccontextmanager
@@ -62,22 +74,13 @@ async def test_add_integration_in_the_ui_and_read_the_alert(
         assert entry["title"] == devenv.MAILBOX
         assert entry["state"] == "loaded"
 
-        await api.wait_for_service("notify", "o365")
-        await api.call_service(
-            "notify",
-            "o365",
-            {
-                "title": SUBJECT,
-                "message": "<h2>Motion at the front door</h2>",
-                "data": {"html": True, "cameras": [devenv.CAMERA_ENTITY]},
-            },
-        )
-        (message,) = [m for m in emulator.messages if m.subject == SUBJECT]
+        message = await send_snapshot_alert(api, emulator, SUBJECT)
         assert emulator.attachment_bytes(message.id, 0) == (
             devenv.FRONT_DOOR_JPEG.read_bytes()
         )
 
-        await read_inbox(page, emulator.inbox_url, artifacts)
+        await open_action_form(page, api.url, artifacts)
+        await read_inbox(page, emulator.inbox_url, SUBJECT, artifacts / "08-inbox.png")
 
 
 async def log_in(page: Page, url: str, artifacts: Path) -> None:
@@ -87,13 +90,34 @@ async def log_in(page: Page, url: str, artifacts: Path) -> None:
     await page.get_by_role("textbox", name="Password").fill(devenv.DEV_PASSWORD)
     await page.screenshot(path=artifacts / "01-login.png")
     await page.get_by_role("button", name="Log in").click()
-    await expect(page).to_have_url(re.compile(r"/lovelace(/|$)"))
+    await wait_for_dashboard(page)
+    await page.screenshot(path=artifacts / "02-dashboard.png")
 
 
-async def add_integration(page: Page, artifacts: Path) -> None:
-    """Settings > Devices & services > Add integration > o365 > credentials."""
+def _is_dashboard(url: str) -> bool:
+    """Return True for a page of the frontend other than the login page and "/"."""
+    path = urlsplit(url).path
+    return path not in ("", "/") and not path.startswith("/auth/")
+
+
+async def wait_for_dashboard(page: Page) -> str:
+    """Wait for the dashboard the frontend opens after login; return its path.
+
+    Which one depends on the frontend: ``/lovelace/0`` (2025.4) or
+    ``/home/overview`` (2026.2, whose default is the new Home dashboard).
+    """
+    await page.wait_for_url(_is_dashboard)
+    await expect(page.locator("ha-sidebar")).to_be_visible()
+    path = urlsplit(page.url).path
+    assert re.match(r"^/(lovelace|home)(/|$)", path), f"unexpected dashboard {path}"
+    return path
+
+
+async def open_add_integration(page: Page, artifacts: Path) -> None:
+    """Settings > Devices & services > Add integration > o365: its first step."""
     # Right after login the sidebar may not react yet: click until it does.
-    settings = page.get_by_role("option", name=re.compile(r"^Settings")).first
+    # Its Settings item is an option (2025.4) or a list item (2026.2).
+    settings = page.locator("ha-sidebar").locator("a[href='/config']").first
     for _ in range(10):
         await settings.click()
         with contextlib.suppress(PlaywrightError):
@@ -105,36 +129,150 @@ async def add_integration(page: Page, artifacts: Path) -> None:
     await page.get_by_role("textbox", name="Search for a brand name").fill("o365")
     brand = page.locator("ha-integration-list-item", has_text=INTEGRATION)
     await expect(brand).to_be_visible()
-    await page.screenshot(path=artifacts / "02-search.png")
+    await page.screenshot(path=artifacts / "03-search.png")
     await brand.click()
 
+
+async def add_integration(page: Page, artifacts: Path) -> None:
+    """Add o365 with app credentials; a wrong secret first shows its help link."""
+    await open_add_integration(page, artifacts)
     await page.get_by_text("Enter the app registration details").click()
     fields = {
         "Sender mailbox": devenv.MAILBOX,
         "Directory (tenant) ID": "contoso.onmicrosoft.com",
         "Application (client) ID": DEFAULT_CLIENT_ID,
-        "Client secret value": DEFAULT_CLIENT_SECRET,
+        "Client secret value": "not-the-secret",
     }
     for label, value in fields.items():
         await page.get_by_role("textbox", name=label).fill(value)
-    await page.screenshot(path=artifacts / "03-credentials.png")
+    await page.get_by_role("button", name="Submit").click()
+    # The error ends in its README entry, filled in from a placeholder.
+    help_link = f"Help: {REPO_URL}#invalid_client_secret"
+    await expect(page.get_by_text(help_link)).to_be_visible()
+    await expect(page.get_by_text(TRANSLATION_ERROR)).to_have_count(0)
+    await page.screenshot(path=artifacts / "04-wrong-secret.png")
+    # What was typed stays; only the secret needs correcting.
+    for label in ("Sender mailbox", "Application (client) ID"):
+        await expect(page.get_by_role("textbox", name=label)).to_have_value(
+            fields[label]
+        )
+    await page.get_by_role("textbox", name="Client secret value").fill(
+        DEFAULT_CLIENT_SECRET
+    )
+    await page.screenshot(path=artifacts / "04-credentials.png")
     await page.get_by_role("button", name="Submit").click()
 
+    await finish_created(page, artifacts / "05-created.png")
+    # 2025.4 then opens the integration's page; 2026.2 stays on the list.
+    integration_page = re.compile(r"/config/integrations/integration/o365")
+    try:
+        await page.wait_for_url(integration_page, timeout=5_000)
+    except PlaywrightError:
+        await page.get_by_role("link", name=INTEGRATION).click()
+    await expect(page).to_have_url(integration_page)
+    # The entry (and, in 2026.2, its device below it) is named after the mailbox.
+    await expect(page.get_by_text(devenv.MAILBOX, exact=True).first).to_be_visible()
+    await page.screenshot(path=artifacts / "06-integration.png")
+
+
+async def finish_created(page: Page, screenshot: Path) -> None:
+    """Close the dialog that says the entry was created.
+
+    2025.4 says "Created configuration for ..." above the device's area
+    picker and a Finish button; 2026.2 shows "Device created" and "Skip and
+    finish".
+    """
+    created = page.get_by_text(re.compile(r"Created configuration for")).or_(
+        page.get_by_role("alertdialog", name="Device created")
+    )
+    await expect(created).to_be_visible()
+    await page.screenshot(path=screenshot)
+    await page.get_by_role(
+        "button", name=re.compile(r"^(Finish|Skip and finish)$")
+    ).click()
+
+
+async def send_snapshot_alert(api: Any, emulator: Emulator, subject: str) -> Any:
+    """Call notify.o365 with the front door's snapshot inline; return the mail."""
+    await api.wait_for_service("notify", "o365")
+    await api.call_service(
+        "notify",
+        "o365",
+        {
+            "title": subject,
+            "message": f"<h2>{subject}</h2>",
+            "data": {"html": True, "cameras": [devenv.CAMERA_ENTITY]},
+        },
+    )
+    (message,) = [m for m in emulator.messages if m.subject == subject]
+    return message
+
+
+async def open_action_form(page: Page, url: str, artifacts: Path) -> None:
+    """Developer tools > Actions > o365.send_message in UI mode: no translation error.
+
+    Every field shows its translated name; the frontend shows "Translation
+    error" for a string it cannot format (e.g. text that looks like a tag).
+    """
+    await page.goto(f"{url}/developer-tools/action")
+    await expect(page.locator("ha-service-picker")).to_be_visible()
+    # A fresh browser profile starts in UI mode; the button offers YAML mode.
     await expect(
-        page.get_by_text(re.compile(r"Created configuration for"))
+        page.get_by_role("button", name=re.compile(r"go to yaml mode", re.IGNORECASE))
     ).to_be_visible()
-    await page.screenshot(path=artifacts / "04-created.png")
-    await page.get_by_role("button", name="Finish").click()
-    await expect(page).to_have_url(re.compile(r"/config/integrations/integration/o365"))
-    await expect(page.get_by_text(devenv.MAILBOX, exact=True)).to_be_visible()
-    await page.screenshot(path=artifacts / "05-integration.png")
+    await pick_action(page, ACTION)
+    service = STRINGS["services"]["send_message"]
+    form = page.locator("ha-service-control")
+    await expect(form.get_by_text(service["description"], exact=True)).to_be_visible()
+    for key, field in service["fields"].items():
+        label = form.get_by_text(field["name"], exact=True)
+        await expect(label.first, f"the label of {key}").to_be_visible()
+    await page.screenshot(path=artifacts / "07-action-form.png", full_page=True)
+    await expect(page.get_by_text(TRANSLATION_ERROR)).to_have_count(0)
+    # Untranslated keys would show as such.
+    await expect(page.get_by_text("component.o365.")).to_have_count(0)
+    for key, field in service["fields"].items():
+        description = form.get_by_text(field["description"], exact=True)
+        await expect(description, f"the description of {key}").to_be_visible()
+    for option in STRINGS["selector"]["importance"]["options"].values():
+        await expect(form.get_by_text(option, exact=True)).to_be_visible()
 
 
-async def read_inbox(page: Page, inbox_url: str, artifacts: Path) -> None:
+async def pick_action(page: Page, action: str) -> None:
+    """Choose ``action`` in the action picker of Developer tools.
+
+    2025.4's picker is a combo box ("Office 365 email notifications: Send an
+    email"); 2026.2's opens a search list ("Send an email" over its ID). Both
+    find it by its ID and list it with the ID shown.
+    """
+    picker = page.locator("ha-service-picker")
+    combo_box = picker.get_by_role("combobox", name="Action")
+    field = picker.locator("ha-picker-field")
+    await expect(combo_box.or_(field)).to_be_visible()
+    if await combo_box.count():
+        await combo_box.fill(action)
+    else:
+        await field.click()
+        # Into the list's own search field: typed elsewhere, letters are the
+        # frontend's shortcuts (e opens the entity search).
+        await picker.locator("ha-picker-combo-box input").fill(action)
+    name = STRINGS["services"]["send_message"]["name"]
+    option = page.locator("vaadin-combo-box-item, ha-combo-box-item").filter(
+        has_text=action
+    )
+    await expect(option).to_have_count(1)
+    await expect(option).to_contain_text(name)
+    await option.click()
+    await expect(picker).to_contain_text(name)
+
+
+async def read_inbox(
+    page: Page, inbox_url: str, subject: str, screenshot: Path
+) -> Locator:
     """Open the emulator's inbox: the alert is listed with its snapshot loaded."""
     await page.goto(inbox_url)
     article = page.locator("article.message").filter(
-        has=page.locator("h2.subject", has_text=SUBJECT)
+        has=page.locator("h2.subject", has_text=subject)
     )
     await expect(article).to_have_count(1)
     await expect(article.locator(".attachment-inline")).to_have_text("inline")
@@ -145,4 +283,5 @@ async def read_inbox(page: Page, inbox_url: str, artifacts: Path) -> None:
         "async (img) => { await img.decode(); return img.naturalWidth; }"
     )
     assert width == 640  # the camera's JPEG
-    await page.screenshot(path=artifacts / "06-inbox.png", full_page=True)
+    await page.screenshot(path=screenshot, full_page=True)
+    return article
