@@ -39,7 +39,7 @@ RECIPIENTS = (
     "Night Desk <desk@example.net>",
 )
 #: Identity operations in the emulator's statistics (not Graph calls).
-IDENTITY_OPERATIONS = frozenset({"token", "openid"})
+IDENTITY_OPERATIONS = frozenset({"token", "openid", "deviceCode"})
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = 1024
 
@@ -184,11 +184,17 @@ class EmulatorClient:
         self.pid = pid
         self._ssl = ssl.create_default_context(cafile=ca_file)
 
-    def _call(self, method: str, path: str) -> Any:
-        request = urllib.request.Request(f"{self.url}{path}", method=method)  # noqa: S310 - https to our emulator
+    def _call(self, method: str, path: str, data: Any = None) -> Any:
+        body = None if data is None else json.dumps(data).encode()
+        request = urllib.request.Request(  # noqa: S310 - https to our emulator
+            f"{self.url}{path}",
+            data=body,
+            method=method,
+            headers={"Content-Type": "application/json"} if body is not None else {},
+        )
         with urllib.request.urlopen(request, context=self._ssl, timeout=60) as resp:  # noqa: S310
-            body = resp.read()
-        return json.loads(body) if body else None
+            answer = resp.read()
+        return json.loads(answer) if answer else None
 
     def reset(self) -> None:
         """Forget messages, drafts, uploads and statistics."""
@@ -202,6 +208,26 @@ class EmulatorClient:
     def messages(self) -> list[dict[str, Any]]:
         """Return the received messages (newest first)."""
         result: list[dict[str, Any]] = self._call("GET", "/_emulator/messages")
+        return result
+
+    def update_settings(self, **values: Any) -> dict[str, Any]:
+        """Change emulator settings (``PATCH /_emulator/settings``); return them all."""
+        result: dict[str, Any] = self._call("PATCH", "/_emulator/settings", values)
+        return result
+
+    def device_login(
+        self, user_code: str, user: str, *, accept: bool = True
+    ) -> dict[str, Any]:
+        """Do the person's part of a device code sign-in (``POST /_emulator/devicelogin``).
+
+        Returns the flow as the emulator describes it; its ``error`` is set when
+        the account may not sign in to the app.
+        """
+        result: dict[str, Any] = self._call(
+            "POST",
+            "/_emulator/devicelogin",
+            {"user_code": user_code, "user": user, "accept": accept},
+        )
         return result
 
     def cpu(self) -> float:

@@ -12,7 +12,11 @@ Phases (the emulator's statistics are reset before each):
 
 * ``warmup``: one burst-like alert (not measured);
 * ``big``: one alert with the 100 MB file;
-* ``burst``: 200 alerts with the JPEG and three To recipients, all fired at once.
+* ``burst``: 200 alerts with the JPEG and three To recipients, all fired at once;
+* ``signed_in``: after the app-only rounds, a signed-in (delegated) account is
+  added the way a person adds one (the config flow's ``sign_in`` step, the
+  device code entered on the emulator's behalf), then the same burst is sent
+  through it (``data.account``), which sends through ``/me/sendMail``.
 
 It writes one JSON document (``--out``) with everything it measured.
 """
@@ -23,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+from functools import partial
 import gc
 import json
 import logging
@@ -51,6 +56,16 @@ MAILBOX = "alerts@contoso.com"
 TENANT_ID = "6babcaad-604b-40ac-a9d7-9fd97c0b779f"
 CLIENT_ID = "0f0c0f8e-2b7a-4d0e-9a51-4d0c3a1e7b11"
 CLIENT_SECRET = "emulator-secret?@/%+#&= value"  # noqa: S105 - the emulator's published test secret
+#: The emulator's personal Microsoft account (a consumer user) and the public
+#: client app it signs in with: ``emulator.directory.DEFAULT_PUBLIC_CLIENT_ID``,
+#: copied rather than imported so that the emulator's package (jsonschema reads
+#: its schema folder on import) is never loaded into the measured process or
+#: on Home Assistant's event loop.
+PUBLIC_CLIENT_ID = "7c3e9b52-8d14-4f6a-b0c2-5e1d9a4f3b27"
+SIGNED_IN_USER = "casey@outlook.com"
+SIGNED_IN_AUTHORITY = "consumers"
+#: How long the sign-in may take (the emulator is told to poll every second).
+SIGN_IN_TIMEOUT = 60.0
 
 _LOGGER = logging.getLogger("bench.ha_driver")
 WATCH = LoopWatch()
@@ -122,6 +137,7 @@ async def add_account(hass: Any) -> Any:
         domain=DOMAIN,
         title=MAILBOX,
         data={
+            "auth_type": "app",
             "source": MAILBOX,
             "tenant_id": TENANT_ID,
             "client_id": CLIENT_ID,
@@ -216,19 +232,33 @@ async def _notify(hass: Any, data: dict[str, Any]) -> float:
     return time.perf_counter() - start
 
 
-def _alert(index: int, jpeg: str, recipients: list[str]) -> dict[str, Any]:
+def _alert(
+    index: int, jpeg: str, recipients: list[str], account: str | None = None
+) -> dict[str, Any]:
+    data: dict[str, Any] = {"attachments": [jpeg]}
+    if account is not None:
+        data["account"] = account
     return {
         "title": f"Motion at the front door #{index}",
         "message": f"Motion detected at the front door (alert {index}).",
         "target": recipients,
-        "data": {"attachments": [jpeg]},
+        "data": data,
     }
 
 
 async def _burst(
-    hass: Any, emulator: EmulatorClient, numbers: range, jpeg: dict[str, Any]
+    hass: Any,
+    emulator: EmulatorClient,
+    numbers: range,
+    jpeg: dict[str, Any],
+    *,
+    account: str | None = None,
+    name: str = "burst",
 ) -> dict[str, Any]:
-    """Fire one notify.o365 call per number at once; return the measured round."""
+    """Fire one notify.o365 call per number at once; return the measured round.
+
+    ``account`` is ``data.account`` (None: the first account, the app-only one).
+    """
     events: dict[str, int] = {}
 
     def count(event: Any) -> None:
@@ -240,9 +270,12 @@ async def _burst(
         for name in ("o365_message_sent", "o365_message_queued", "o365_message_dropped")
     ]
     recipients = list(RECIPIENTS)
-    async with Phase(hass, "burst", emulator, sample=False) as phase:
+    async with Phase(hass, name, emulator, sample=False) as phase:
         outcomes = await asyncio.gather(
-            *(_notify(hass, _alert(i, jpeg["path"], recipients)) for i in numbers),
+            *(
+                _notify(hass, _alert(i, jpeg["path"], recipients, account))
+                for i in numbers
+            ),
             return_exceptions=True,
         )
     for stop in unsubscribe:
@@ -265,6 +298,112 @@ async def _burst(
         jpeg["size"],
     )
     return phase.result
+
+
+async def add_signed_in_account(hass: Any, emulator: EmulatorClient) -> Any:
+    """Add a signed-in account as a person does, through the config flow.
+
+    The flow's menu, then the ``sign_in`` form (the emulator's public client
+    app, the ``consumers`` authority); the progress step shows the code, which
+    the emulator's device login endpoint accepts as Casey would on the device
+    login page. When the flow's sign-in task is done the flow moves on (as the
+    frontend does, ``async_configure`` once more) and creates the entry.
+    """
+    from homeassistant.config_entries import ConfigEntryState  # noqa: PLC0415
+    from homeassistant.data_entry_flow import FlowResultType  # noqa: PLC0415
+
+    flows = hass.config_entries.flow
+    result = await flows.async_init(DOMAIN, context={"source": "user"})
+    if result["type"] is not FlowResultType.MENU:
+        raise RuntimeError(f"the o365 flow did not start with its menu: {result}")
+    flow_id = result["flow_id"]
+    result = await flows.async_configure(flow_id, {"next_step_id": "sign_in"})
+    if result["type"] is not FlowResultType.FORM or result["step_id"] != "sign_in":
+        raise RuntimeError(f"no sign_in form: {result}")
+    result = await flows.async_configure(
+        flow_id,
+        {
+            "client_id": PUBLIC_CLIENT_ID,
+            "tenant_id": SIGNED_IN_AUTHORITY,
+            "cloud": "global",
+            "large_attachments": False,
+        },
+    )
+    if result["type"] is not FlowResultType.SHOW_PROGRESS:
+        raise RuntimeError(f"the sign_in form did not show a code: {result}")
+    placeholders = result.get("description_placeholders") or {}
+    code = placeholders["code"]
+    login = await hass.async_add_executor_job(
+        emulator.device_login, code, SIGNED_IN_USER
+    )
+    if login.get("error"):
+        raise RuntimeError(f"the emulator refused the sign-in: {login}")
+
+    # The flow polls the token endpoint; when its task ends Home Assistant
+    # moves it to "progress done" (its step becomes the next one).
+    deadline = time.monotonic() + SIGN_IN_TIMEOUT
+    while flows.async_get(flow_id)["step_id"] == "sign_in_code":
+        if time.monotonic() > deadline:
+            raise RuntimeError("the sign-in did not finish within a minute")
+        await asyncio.sleep(0.05)
+    result = await flows.async_configure(flow_id)
+    if result["type"] is not FlowResultType.CREATE_ENTRY:
+        raise RuntimeError(f"the sign-in did not create an entry: {result}")
+    entry = result["result"]
+    await hass.async_block_till_done()
+    if entry.state is not ConfigEntryState.LOADED:
+        raise RuntimeError(f"the signed-in o365 entry did not load: {entry.state}")
+    return entry
+
+
+def _client_counters(entry: Any) -> dict[str, Any]:
+    """Return the integration's own counters of an entry's Graph client."""
+    connection = entry.runtime_data.account.connection
+    client_stats = connection.client.stats
+    return {
+        "graph_requests": client_stats.requests,
+        "retries": client_stats.retries,
+        "throttled": client_stats.throttled,
+        "token_refreshes": client_stats.token_refreshes,
+        "tokens_fetched": connection.tokens.tokens_fetched,
+        "last_errors": [repr(e) for e in client_stats.last_errors],
+    }
+
+
+async def run_signed_in(
+    hass: Any, emulator: EmulatorClient, jpeg: dict[str, Any], alerts: int, first: int
+) -> dict[str, Any]:
+    """Add the signed-in account, then send the burst through it."""
+    blocking = hass.async_add_executor_job
+    # Device codes are polled every 5 s by default; the sign-in is not measured.
+    await blocking(partial(emulator.update_settings, device_code_interval=1))
+    await blocking(emulator.reset)
+    started = time.perf_counter()
+    entry = await add_signed_in_account(hass, emulator)
+    seconds = time.perf_counter() - started
+    stats = await blocking(emulator.stats)
+    result: dict[str, Any] = {
+        "account": entry.title,
+        "auth_type": entry.data.get("auth_type"),
+        "setup": {
+            "seconds": seconds,
+            "emulator": summarise_stats(stats),
+            "requests_log": describe_requests(stats),
+        },
+    }
+    # The same burst as the app-only rounds, through the signed-in account.
+    # Phase resets the emulator's statistics first (and its sign-ins: the
+    # account's access token, fetched at setup, stays valid).
+    result["burst"] = await _burst(
+        hass,
+        emulator,
+        range(first, first + alerts),
+        jpeg,
+        account=SIGNED_IN_USER,
+        name="signed_in_burst",
+    )
+    result["integration"] = _client_counters(entry)
+    return result
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -336,22 +475,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result["burst_rounds"] = rounds
     result["burst"] = sorted(rounds, key=lambda r: r["wall_s"])[len(rounds) // 2]
 
-    account = entry.runtime_data
-    connection = account.connection
-    client_stats = connection.client.stats
-    result["integration"] = {
-        "graph_requests": client_stats.requests,
-        "retries": client_stats.retries,
-        "throttled": client_stats.throttled,
-        "token_refreshes": client_stats.token_refreshes,
-        "tokens_fetched": connection.tokens.tokens_fetched,
-        "last_errors": [repr(e) for e in client_stats.last_errors],
-    }
+    result["integration"] = _client_counters(entry)
     result["tokens_total"] = (
         result["setup"]["emulator"]["token_requests"]
         + result["warmup"]["token_requests"]
         + result["big"]["emulator"]["token_requests"]
         + sum(r["emulator"]["token_requests"] for r in rounds)
+    )
+
+    # Then a signed-in account (after every app-only figure is taken).
+    result["signed_in"] = await run_signed_in(
+        hass, emulator, jpeg, args.alerts, 1 + args.rounds * args.alerts
     )
     await hass.async_stop()
     return result
