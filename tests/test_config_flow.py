@@ -428,6 +428,9 @@ async def test_apprise_invalid_url(
     result = await hass.config_entries.flow.async_configure(flow_id, {"url": url})
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"url": "invalid_apprise_url"}
+    # What was typed stays in the field, to be corrected rather than retyped.
+    (field,) = result["data_schema"].schema
+    assert field.description["suggested_value"] == url
 
 
 async def test_apprise_bad_credentials_show_prefilled_form(
