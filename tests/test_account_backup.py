@@ -29,6 +29,7 @@ from custom_components.o365.const import (
     CONF_CLIENT_SECRET,
     CONF_SOURCE,
     DOMAIN,
+    EVENT_MESSAGE_DROPPED,
     EVENT_MESSAGE_QUEUED,
     EVENT_MESSAGE_SENT,
 )
@@ -203,6 +204,27 @@ async def test_both_failing_queues_in_the_primary_and_delivers_later(
     await eventually(hass, lambda: bool(sent))
     assert [e.data["subject"] for e in sent] == ["nobody can send"]
     assert sent[0].data["queued"] is True
+    assert account.outbox.items == []
+
+
+async def test_queued_message_the_backup_refuses_is_dropped(
+    hass: HomeAssistant, graph_mock: GraphMock, apps: TwoApps
+) -> None:
+    """From the outbox: the primary still fails, the backup refuses the message
+    itself: it is given up (not retried at the head of the queue forever)."""
+    for _ in range(8):
+        graph_mock.send_mail(status=503, repeat=False)
+    for _ in range(4):
+        graph_mock.send_mail(BACKUP, status=503, repeat=False)
+    graph_mock.send_mail(BACKUP, status=400, code="ErrorInvalidRecipients")
+    primary = entry(MAILBOX, BACKUP)
+    await set_up(hass, primary, entry(BACKUP))
+    dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
+    await alert(hass, "nobody will take it")
+    account = account_module.async_get_accounts(hass)[primary.entry_id]
+    assert [item.subject for item in account.outbox.items] == ["nobody will take it"]
+    await eventually(hass, lambda: bool(dropped))
+    assert dropped[0].data["reason"] == "ErrorInvalidRecipients"
     assert account.outbox.items == []
 
 

@@ -264,9 +264,12 @@ class O365Account:
                     raise as_home_assistant_error(err, self.mailbox) from err
                 failure = err
                 reason = error_code(err)
-        if (
-            outcome := await self._async_failover(message, save_to_sent_items)
-        ) is not None:
+        try:
+            outcome = await self._async_failover(message, save_to_sent_items)
+        except O365Error as err:
+            mailbox = self.backup.mailbox if self.backup else self.mailbox
+            raise as_home_assistant_error(err, mailbox) from err
+        if outcome is not None:
             return outcome
         if self.queue_on_failure and (failure is None or _keep(failure)):
             reason = reason or "not_connected"
@@ -298,6 +301,8 @@ class O365Account:
     ) -> Outcome | None:
         """Send through the backup account; None if there is none or it failed.
 
+        Raises the backup's error when it refuses the message itself.
+
         One hop only: the backup sends itself or not at all, it never hands
         the message on to its own backup or queue.
         """
@@ -312,7 +317,7 @@ class O365Account:
             backup.stats.failed += 1
             backup.async_note_failure(err)
             if err.about_message:
-                raise as_home_assistant_error(err, backup.mailbox) from err
+                raise  # the backup refused the message itself: no one can send it
             LOGGER.warning(
                 "The backup account %s could not send '%s' either: %s",
                 backup.mailbox,
@@ -536,7 +541,12 @@ class O365Account:
             if err.about_message:
                 await self._async_drop(item, error_code(err))
                 return
-            if await self._async_failover(message, save) is None:
+            try:
+                outcome = await self._async_failover(message, save)
+            except O365Error as refusal:
+                await self._async_drop(item, error_code(refusal))
+                return
+            if outcome is None:
                 await self._async_keep(item, err)
                 return
         if self.outbox.take(item):
