@@ -48,7 +48,6 @@ from .apprise import AppriseSettings, parse_apprise_url
 from .connection import (
     async_connect,
     async_endpoints,
-    async_load_certificate,
     is_signed_in,
     sign_in_permissions,
 )
@@ -811,8 +810,7 @@ class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
         source = data[CONF_SOURCE]
         verified = True
         try:
-            if data.get(CONF_CERTIFICATE):
-                await async_load_certificate(self.hass, data[CONF_CERTIFICATE])
+            # Checks a certificate (readable, matching, strong, valid) first.
             connection = await async_connect(self.hass, data)
             token = await connection.tokens.async_get_token()
             permissions = token.permissions

@@ -171,9 +171,14 @@ def _read_certificate(hass: HomeAssistant, value: str) -> str:
 
 
 async def async_load_certificate(hass: HomeAssistant, value: str) -> CertificateInfo:
-    """Read (off the event loop) and check a certificate credential."""
-    text = await hass.async_add_executor_job(_read_certificate, hass, value)
-    return parse_certificate(text, now=dt_util.utcnow())
+    """Read and check a certificate credential, off the event loop.
+
+    Loading an RSA key is real CPU work, so the parse runs in the executor too.
+    """
+    now = dt_util.utcnow()
+    return await hass.async_add_executor_job(
+        lambda: parse_certificate(_read_certificate(hass, value), now=now)
+    )
 
 
 def limiter_for(
