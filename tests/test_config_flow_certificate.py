@@ -101,6 +101,23 @@ async def test_certificate_pasted(
     assert claims["aud"].endswith(f"/{TENANT_ID}/oauth2/v2.0/token")
 
 
+async def test_certificate_followed_by_its_chain(
+    hass: HomeAssistant, graph_mock: GraphMock, certificate: SelfSignedCertificate
+) -> None:
+    """A PEM with the chain after the certificate: the first one is the app's."""
+    chain = make_self_signed_certificate("an intermediate").certificate_pem
+    graph_mock.sign_in()
+    flow_id = await start(hass)
+    with patch("custom_components.o365.async_setup_entry", return_value=True):
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, {**CERT_INPUT, CONF_CERTIFICATE: f"{pem(certificate)}\n{chain}"}
+        )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    header, _ = assertion_of(graph_mock)
+    thumbprint = bytes.fromhex(certificate.sha256_thumbprint)
+    assert b64url_decode(header["x5t#S256"]) == thumbprint
+
+
 async def test_certificate_from_an_allowed_file(
     hass: HomeAssistant,
     graph_mock: GraphMock,

@@ -20,7 +20,7 @@ from custom_components.o365.graph import (
     TokenEndpointError,
     decode_jwt_claims,
 )
-from custom_components.o365.graph.auth import SyncHttpBridge
+from custom_components.o365.graph.auth import SyncHttpBridge, describe_delegated
 from custom_components.o365.graph.exceptions import AuthenticationError
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, TENANT_ID, GraphMock, make_jwt
 
@@ -316,3 +316,23 @@ async def test_openid_refusal_is_a_tenant_error_only_when_it_says_so(
     )
     with pytest.raises(expected):
         await provider(session).async_get_token()
+
+
+@pytest.mark.parametrize(
+    ("result", "permissions"),
+    [
+        (
+            {"scope": "https://graph.microsoft.com/Mail.Send User.Read"},
+            {"Mail.Send", "User.Read"},
+        ),
+        ({"scope": ""}, None),
+        ({}, None),
+    ],
+    ids=["granted", "empty", "absent"],
+)
+def test_delegated_permissions_unknown_without_scope(
+    result: dict[str, str], permissions: set[str] | None
+) -> None:
+    """No scope in the token answer means unknown, never "nothing granted"."""
+    _, granted = describe_delegated({**result, "id_token_claims": {"tid": "t"}})
+    assert granted == permissions

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 import json
 from pathlib import Path
 from typing import Any
@@ -275,6 +276,22 @@ async def test_file_between_the_minimum_readings_is_delivered(
         assert posted["name"] == "clip.mp4"
     assert len(graph_mock.calls("POST", "/send")) == 1
     assert outlook.deleted == []
+
+
+async def test_fallback_post_is_measured_without_the_message_body(
+    session: aiohttp.ClientSession, tokens: FakeTokens, graph_mock: GraphMock
+) -> None:
+    """The refused file is POSTed alone: a long body does not count against it."""
+    outlook = FakeOutlook(graph_mock, min_upload=3 * 1024 * 1024)
+    data = payload(3_100_000)
+    long_report = replace(
+        message(Attachment.from_bytes("clip.mp4", data, "video/mp4")),
+        body="<p>" + "motion log line " * 10_000 + "</p>",
+    )
+    await graph_client(session, tokens).send_mail(BOX, long_report)
+    (posted,) = outlook.attachments
+    assert base64.b64decode(posted["contentBytes"]) == data
+    assert len(graph_mock.calls("POST", "/send")) == 1
 
 
 async def test_size_refused_mid_upload_deletes_the_draft(

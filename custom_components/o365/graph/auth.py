@@ -148,6 +148,14 @@ class _Response:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What is kept of the last token-endpoint answer: never its body (tokens)."""
+
+    status_code: int
+    retry_after: float | None
+
+
 class SyncHttpBridge:
     """MSAL's synchronous HTTP client, carried out by aiohttp on the event loop.
 
@@ -168,7 +176,7 @@ class SyncHttpBridge:
         self._ssl = ssl_context
         self._timeout = timeout
         #: The last answer MSAL received (MSAL drops its headers on errors).
-        self.last_response: _Response | None = None
+        self.last_response: _Answer | None = None
 
     def get(  # noqa: D102 - MSAL's HttpClient interface
         self,
@@ -246,8 +254,9 @@ class SyncHttpBridge:
                 timeout=aiohttp.ClientTimeout(total=self._timeout),
             ) as resp:
                 text = await resp.text()
-                self.last_response = _Response(resp.status, text, resp.headers)
-                return self.last_response
+                response = _Response(resp.status, text, resp.headers)
+                self.last_response = _Answer(resp.status, response.retry_after)
+                return response
         except (aiohttp.ClientError, TimeoutError) as err:
             raise O365ConnectionError(
                 f"Cannot reach {urlsplit(url).hostname}: {type(err).__name__}"
@@ -297,6 +306,62 @@ def build_msal_app(
         ) from err
 
 
+async def run_in_default_executor(func: Callable[[], Any]) -> Any:
+    """Run a blocking call in the event loop's default executor."""
+    return await asyncio.get_running_loop().run_in_executor(None, func)
+
+
+class LazyMsalApp:
+    """An MSAL application built on first use, with the bridge it talks through.
+
+    Executor only: building the app reads the authority's OpenID configuration.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        ssl_context: ssl.SSLContext | bool,
+        tenant: str,
+        create: Callable[[SyncHttpBridge], Any],
+    ) -> None:
+        """Build with ``create(bridge)`` when first called."""
+        self._session = session
+        self._ssl = ssl_context
+        self._tenant = tenant
+        self._create = create
+        self.app: Any = None
+        self.bridge: SyncHttpBridge | None = None
+
+    def call(self, loop: asyncio.AbstractEventLoop, func: Callable[[Any], Any]) -> Any:
+        """Return ``func(app)``, its unexpected failures typed (see call_msal)."""
+        if self.app is None:
+            bridge = self.bridge = SyncHttpBridge(
+                self._session, loop, self._ssl, LOGIN_TIMEOUT
+            )
+            self.app = build_msal_app(
+                lambda: self._create(bridge), bridge, self._tenant
+            )
+        app = self.app
+        return call_msal(lambda: func(app), self.bridge)
+
+
+def token_from_result(
+    result: Mapping[str, Any],
+    now: float,
+    tenant_id: str | None,
+    permissions: frozenset[str] | None,
+) -> AccessToken:
+    """Return the token of an MSAL result that holds an ``access_token``."""
+    lifetime = float(result.get("expires_in") or 3600)
+    return AccessToken(
+        value=str(result["access_token"]),
+        expires_at=now + lifetime,
+        refresh_at=now + max(lifetime - REFRESH_MARGIN, lifetime / 2),
+        tenant_id=tenant_id,
+        permissions=permissions,
+    )
+
+
 class MsalTokenProvider(ABC):
     """Hands out Graph tokens for one app registration, renewing them ahead of time.
 
@@ -324,12 +389,10 @@ class MsalTokenProvider(ABC):
         self._tenant = tenant
         self._client_id = client_id
         self._endpoints = endpoints
-        self._run_blocking = run_blocking
-        self._ssl = ssl_context
+        self._run_blocking = run_blocking or run_in_default_executor
         self._clock = clock
         self._lock = asyncio.Lock()
-        self._app: Any = None
-        self._bridge: SyncHttpBridge | None = None
+        self._msal = LazyMsalApp(session, ssl_context, tenant, self._create_app)
         self._token: AccessToken | None = None
         #: Tokens actually fetched from Entra (not served from a cache).
         self.tokens_fetched = 0
@@ -397,22 +460,13 @@ class MsalTokenProvider(ABC):
         return token
 
     async def _execute(self, func: Callable[[], AccessToken]) -> AccessToken:
-        if self._run_blocking is not None:
-            result: AccessToken = await self._run_blocking(func)
-            return result
-        return await asyncio.get_running_loop().run_in_executor(None, func)
+        result: AccessToken = await self._run_blocking(func)
+        return result
 
     def _acquire_blocking(self, loop: asyncio.AbstractEventLoop) -> AccessToken:
         """Build the MSAL app if needed and acquire a token (executor only)."""
         self.last_thread = threading.current_thread().name
-        if self._app is None:
-            self._bridge = SyncHttpBridge(self._session, loop, self._ssl, LOGIN_TIMEOUT)
-            bridge = self._bridge
-            self._app = build_msal_app(
-                lambda: self._create_app(bridge), bridge, self._tenant
-            )
-        app = self._app
-        result = call_msal(lambda: self._acquire(app), self._bridge)
+        result = self._msal.call(loop, self._acquire)
         if not isinstance(result, dict):
             raise TokenEndpointError("The Microsoft token endpoint gave no answer")
         if "access_token" not in result:
@@ -420,21 +474,14 @@ class MsalTokenProvider(ABC):
                 result, invalid_client=self._invalid_client
             )
         self.tokens_fetched += 1
-        value = str(result["access_token"])
-        now = self._clock()
-        lifetime = float(result.get("expires_in") or 3600)
         tenant_id, permissions = self._describe(result)
-        return AccessToken(
-            value=value,
-            expires_at=now + lifetime,
-            refresh_at=now + max(lifetime - REFRESH_MARGIN, lifetime / 2),
-            tenant_id=tenant_id or self._app_tenant(),
-            permissions=permissions,
+        return token_from_result(
+            result, self._clock(), tenant_id or self._app_tenant(), permissions
         )
 
     def _app_tenant(self) -> str | None:
         """Return the tenant GUID MSAL read from the authority's configuration."""
-        authority = getattr(self._app, "authority", None)
+        authority = getattr(self._msal.app, "authority", None)
         tenant = getattr(authority, "tenant", None)
         return str(tenant) if tenant else None
 
@@ -557,9 +604,14 @@ def public_client_app(
     )
 
 
+def delegated_scopes(endpoints: CloudEndpoints, names: Sequence[str]) -> list[str]:
+    """Return the cloud's scopes for permission names such as ``Mail.Send``."""
+    return [endpoints.delegated_scope(name) for name in names]
+
+
 def describe_delegated(
     result: Mapping[str, Any], account: Mapping[str, Any] | None = None
-) -> tuple[str | None, frozenset[str]]:
+) -> tuple[str | None, frozenset[str] | None]:
     """Return the tenant and the granted scopes of a delegated token result.
 
     Both come from what the token endpoint answered (``scope``) and the ID
@@ -571,7 +623,10 @@ def describe_delegated(
     if not tid and account:
         # home_account_id is "<object id>.<tenant id>".
         tid = str(account.get("home_account_id") or "").partition(".")[2] or None
-    return (str(tid) if tid else None, scope_names(str(result.get("scope") or "")))
+    scope = result.get("scope")
+    # No scope in the answer: what was granted is unknown, not "nothing".
+    permissions = scope_names(str(scope)) if scope else None
+    return (str(tid) if tid else None, permissions)
 
 
 class SignedInTokenProvider(MsalTokenProvider):
@@ -610,7 +665,7 @@ class SignedInTokenProvider(MsalTokenProvider):
             ssl_context=ssl_context,
             clock=clock,
         )
-        self._scopes = [endpoints.delegated_scope(name) for name in scopes]
+        self._scopes = delegated_scopes(endpoints, scopes)
         self._serialized = cache
         self._username = username
         self._on_cache_changed = on_cache_changed
@@ -662,7 +717,5 @@ class SignedInTokenProvider(MsalTokenProvider):
 
     def _acquired(self) -> None:
         changed, self._changed = self._changed, None
-        if changed is not None:
-            self._serialized = changed
-            if self._on_cache_changed is not None:
-                self._on_cache_changed(changed)
+        if changed is not None and self._on_cache_changed is not None:
+            self._on_cache_changed(changed)

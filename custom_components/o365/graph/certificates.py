@@ -68,7 +68,10 @@ def looks_like_pem(text: str) -> bool:
 
 def parse_certificate(text: str, *, now: datetime) -> CertificateInfo:
     """Check a PEM private key plus certificate; raise CertificateError if unusable."""
-    blocks = {match["label"]: match[0] for match in _BLOCK.finditer(text)}
+    # The first block of each kind: a certificate may be followed by its chain.
+    blocks: dict[str, str] = {}
+    for match in _BLOCK.finditer(text):
+        blocks.setdefault(match["label"], match[0])
     certificate_pem = blocks.get("CERTIFICATE")
     key_label = next((label for label in blocks if label.endswith("PRIVATE KEY")), None)
     if certificate_pem is None or key_label is None:

@@ -31,8 +31,9 @@ import uuid
 import aiohttp
 from yarl import URL
 
-from .auth import AccessTokenProvider, RunBlocking
+from .auth import AccessTokenProvider, RunBlocking, run_in_default_executor
 from .exceptions import (
+    TRANSIENT_STATUSES,
     AccessDeniedError,
     AttachmentTooSmallError,
     GraphError,
@@ -187,7 +188,7 @@ class Retry:
 
 #: Reads, deletes and the creation of drafts and upload sessions: repeating
 #: them can leave an unused draft or session at worst, never a second mail.
-REPEATABLE = Retry(frozenset({408, 429, 500, 502, 503, 504}), after_send=True)
+REPEATABLE = Retry(TRANSIENT_STATUSES, after_send=True)
 #: sendMail and a draft's send: what Microsoft's SDK retries (429, 503, 504;
 #: msgraph-sdk-python-core RetryHandler). After a 504 or a reset Graph may
 #: have accepted the mail, so a retry may duplicate it: better than a lost
@@ -285,10 +286,18 @@ def check_message_limits(
 def _estimated_size(message: Message, attachments: Iterable[Attachment]) -> int:
     """Return an upper estimate of the JSON size of a message with attachments."""
     size = len(json.dumps(message.to_graph(())).encode()) + _JSON_OVERHEAD
-    for attachment in attachments:
-        size += base64_size(attachment.size) + len(attachment.name.encode()) * 2
-        size += len(attachment.content_type) + len(attachment.content_id or "") + 200
-    return size
+    return size + sum(_attachment_size(attachment) for attachment in attachments)
+
+
+def _attachment_size(attachment: Attachment) -> int:
+    """Return an upper estimate of one file attachment's JSON size."""
+    return (
+        base64_size(attachment.size)
+        + len(attachment.name.encode()) * 2
+        + len(attachment.content_type)
+        + len(attachment.content_id or "")
+        + 200
+    )
 
 
 def fits_in_one_request(message: Message) -> bool:
@@ -391,13 +400,9 @@ class GraphClient:
         # Messages being read and encoded: enough to keep the slots busy,
         # few enough that a burst does not hold every attachment in memory.
         self._preparing = asyncio.Semaphore(2 * self.limiter.limit)
-        self._run_blocking = run_blocking or self._run_in_default_executor
+        self._run_blocking = run_blocking or run_in_default_executor
         self._sleep = sleep
         self.stats = GraphStats()
-
-    @staticmethod
-    async def _run_in_default_executor(func: Callable[[], Any]) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, func)
 
     # -- public API ---------------------------------------------------------
 
@@ -521,7 +526,11 @@ class GraphClient:
                     # Microsoft documents upload sessions from "3 MB"; some
                     # tenants refuse files under that (2 MiB has also been
                     # seen). A file between the readings fits one request.
-                    if _estimated_size(message, (attachment,)) > MAX_REQUEST_BYTES_HARD:
+                    # The attachment goes alone, without the message.
+                    if (
+                        _attachment_size(attachment) + _JSON_OVERHEAD
+                        > MAX_REQUEST_BYTES_HARD
+                    ):
                         raise
                     await self._add_attachment(mailbox, draft_id, attachment)
             sent = await self._request(
@@ -667,7 +676,7 @@ class GraphClient:
                 self._record("uploadChunk", error)
                 if reply.status == 429:
                     self.stats.throttled += 1
-                if reply.status not in REPEATABLE.statuses:
+                if reply.status not in TRANSIENT_STATUSES:
                     if uncertain or type(error) is GraphError or error.status == 404:
                         # The session moved past this chunk or lost it: what
                         # it holds is unknown (chunk errors carry no
@@ -851,14 +860,19 @@ class GraphClient:
                 ) as resp:
                     return _Reply(resp.status, await resp.read(), resp.headers, token)
             except (aiohttp.ClientError, TimeoutError) as err:
-                raise O365ConnectionError(
+                error = O365ConnectionError(
                     f"{operation} failed: {type(err).__name__}",
                     # Nothing reached Graph: the connection was never made.
                     unsent=isinstance(
                         err,
                         aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError,
                     ),
-                ) from err
+                )
+                if not authorize:
+                    # aiohttp's text may hold the URL: an upload URL is its
+                    # own credential and must not reach a traceback.
+                    raise error from None
+                raise error from err
 
     def _record(self, operation: str, error: O365Error) -> None:
         graph = error if isinstance(error, GraphError) else None

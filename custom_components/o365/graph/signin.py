@@ -30,15 +30,14 @@ import aiohttp
 import msal
 
 from .auth import (
-    LOGIN_TIMEOUT,
-    REFRESH_MARGIN,
     AccessToken,
+    LazyMsalApp,
     RunBlocking,
-    SyncHttpBridge,
-    build_msal_app,
-    call_msal,
+    delegated_scopes,
     describe_delegated,
     public_client_app,
+    run_in_default_executor,
+    token_from_result,
 )
 from .clouds import CloudEndpoints
 from .exceptions import (
@@ -85,45 +84,23 @@ class _PublicClient:
         ssl_context: ssl.SSLContext | bool,
         clock: Callable[[], float],
     ) -> None:
-        self._session = session
-        self._tenant = tenant
-        self._client_id = client_id
-        self._endpoints = endpoints
-        self.scopes = [endpoints.delegated_scope(name) for name in scopes]
-        self._run_blocking = run_blocking
-        self._ssl = ssl_context
+        self.scopes = delegated_scopes(endpoints, scopes)
+        self._run_blocking = run_blocking or run_in_default_executor
         self.clock = clock
         self.cache = msal.SerializableTokenCache()
-        self._app: Any = None
-        self._bridge: SyncHttpBridge | None = None
+        self._msal = LazyMsalApp(
+            session,
+            ssl_context,
+            tenant,
+            lambda bridge: public_client_app(
+                client_id, endpoints.authority(tenant), bridge, self.cache
+            ),
+        )
 
     async def run(self, func: Callable[[Any], Any]) -> Any:
         """Run ``func(app)`` in the executor, building the app first if needed."""
         loop = asyncio.get_running_loop()
-
-        def call() -> Any:
-            if self._app is None:
-                self._bridge = SyncHttpBridge(
-                    self._session, loop, self._ssl, LOGIN_TIMEOUT
-                )
-                bridge = self._bridge
-                self._app = build_msal_app(
-                    lambda: public_client_app(
-                        self._client_id,
-                        self._endpoints.authority(self._tenant),
-                        bridge,
-                        self.cache,
-                    ),
-                    bridge,
-                    self._tenant,
-                )
-            app = self._app
-            return call_msal(lambda: func(app), self._bridge)
-
-        runner: Callable[[Callable[[], Any]], Awaitable[Any]] = self._run_blocking or (
-            lambda f: loop.run_in_executor(None, f)
-        )
-        return await runner(call)
+        return await self._run_blocking(lambda: self._msal.call(loop, func))
 
     def result(self, result: Any) -> SignInResult:
         """Turn MSAL's answer into a :class:`SignInResult`, or raise its error."""
@@ -131,8 +108,6 @@ class _PublicClient:
             raise authentication_error_from_result(
                 result if isinstance(result, Mapping) else {}
             )
-        now = self.clock()
-        lifetime = float(result.get("expires_in") or 3600)
         tenant_id, permissions = describe_delegated(result)
         claims = result.get("id_token_claims") or {}
         username = (
@@ -140,13 +115,7 @@ class _PublicClient:
         )
         return SignInResult(
             cache=self.cache.serialize(),
-            token=AccessToken(
-                value=str(result["access_token"]),
-                expires_at=now + lifetime,
-                refresh_at=now + max(lifetime - REFRESH_MARGIN, lifetime / 2),
-                tenant_id=tenant_id,
-                permissions=permissions,
-            ),
+            token=token_from_result(result, self.clock(), tenant_id, permissions),
             username=str(username) if username else None,
         )
 
