@@ -87,6 +87,8 @@ def test_query_forms() -> None:
 
 def test_plus_is_not_a_space() -> None:
     assert parse_apprise_url("o365://a@b.com/t/c/x+y").secret == "x+y"
+    # Nor in the query (Apprise's parse_qsd keeps it, plus_to_space=False).
+    assert parse_apprise_url("o365://a@b.com/t/c?oauth_secret=x+y").secret == "x+y"
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 from .graph.message import EmailAddress
 
@@ -68,9 +68,13 @@ def parse_apprise_url(url: str) -> AppriseSettings:
     if not sep or scheme.lower() not in SCHEMES:
         raise ValueError("Not an o365:// or azure:// URL")
     path, _, query_text = rest.partition("?")
-    query = {key.lower(): value for key, value in parse_qsl(query_text)}
-    raw = [part for part in path.split("/") if part]
-    parts = [unquote(part) for part in raw]
+    # As Apprise's parse_qsd (plus_to_space=False): "+" is not a space.
+    query = {
+        unquote(key).lower(): unquote(value)
+        for key, _, value in (pair.partition("=") for pair in query_text.split("&"))
+        if key
+    }
+    parts = [unquote(part) for part in path.split("/") if part]
     source = query.get("from") or (parts.pop(0) if parts else "")
     mode = query.get("mode", "").lower()
     if mode and mode not in MODES:
