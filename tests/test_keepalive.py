@@ -6,6 +6,7 @@ from datetime import timedelta
 import json
 import logging
 
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
@@ -147,3 +148,22 @@ async def test_no_token_of_a_signed_in_account_leaks(
     for secret in secrets:
         assert secret not in caplog.text
         assert secret not in diagnostics
+
+
+async def test_stop_then_unload_leaves_no_timer_and_logs_nothing(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    delegated: DelegatedEntra,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Home Assistant stops (the renewal is cancelled), then the entry unloads."""
+    entry = signed_in_entry(delegated)
+    await set_up(hass, entry)
+    at_setup = len(refreshes(delegated))
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    async_fire_time_changed(hass, dt_util.utcnow() + WEEK)
+    await hass.async_block_till_done()
+    assert len(refreshes(delegated)) == at_setup
+    assert "Unable to remove" not in caplog.text

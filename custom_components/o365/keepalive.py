@@ -12,11 +12,10 @@ nothing to do here.
 from __future__ import annotations
 
 from collections.abc import Callable
-import contextlib
 import random
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers.event import async_call_later
 
 from .account import O365Account
@@ -75,17 +74,26 @@ def async_keep_signed_in(
     cancel = async_call_later(hass, next_renewal(interval), renew)
 
     @callback
-    def stop(_: object = None) -> None:
+    def stop() -> None:
         nonlocal cancel
         if cancel is not None:
             cancel()
             cancel = None
 
-    unsubscribe = hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, stop)
+    unsubscribe: Callable[[], None] | None = None
 
+    @callback
+    def on_stop(_: Event) -> None:
+        nonlocal unsubscribe
+        unsubscribe = None  # a fired listen_once is gone already
+        stop()
+
+    unsubscribe = hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, on_stop)
+
+    @callback
     def unload() -> None:
         stop()
-        with contextlib.suppress(ValueError):
+        if unsubscribe is not None:
             unsubscribe()
 
     return unload
