@@ -198,7 +198,7 @@ class GraphMock:
         """Mock ``GET /applications(appId=...)``: (hint, endDateTime) per secret."""
         url = URL(
             f"{GRAPH}/applications(appId='{client_id}')", encoded=True
-        ).with_query({"$select": "passwordCredentials,keyCredentials"})
+        ).with_query({"$select": "passwordCredentials"})
         self.graph(
             "GET",
             url,

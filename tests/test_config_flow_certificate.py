@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
@@ -31,6 +32,7 @@ from custom_components.o365.const import (
     CONF_SOURCE,
     CONF_TENANT_ID,
     DOMAIN,
+    REPO_URL,
 )
 from emulator.client_certs import SelfSignedCertificate, make_self_signed_certificate
 
@@ -138,6 +140,34 @@ async def test_certificate_from_an_allowed_file(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_CERTIFICATE] == str(folder / "alerts.pem")
     assertion_of(graph_mock)
+
+
+async def test_certificate_file_gone_at_start(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    tmp_path: Path,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """The file was removed: setup waits for reauth; the repair links the
+    README entry of that very error."""
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=MAILBOX,
+        unique_id=UNIQUE_ID,
+        data={
+            **{k: v for k, v in ENTRY_DATA.items() if k != CONF_CLIENT_SECRET},
+            CONF_CERTIFICATE: str(tmp_path / "gone.pem"),
+        },
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    issue = issue_registry.async_get_issue(DOMAIN, f"credential_{entry.entry_id}")
+    assert issue is not None
+    assert issue.learn_more_url == f"{REPO_URL}#certificate_file_unreadable"
+    assert graph_mock.token_requests() == []
 
 
 @pytest.mark.parametrize(

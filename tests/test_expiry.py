@@ -130,8 +130,11 @@ async def test_secret_expiry_read_from_the_app_registration(
 async def test_secret_expiry_from_the_options(
     hass: HomeAssistant, graph_mock: GraphMock, init_integration: MockConfigEntry
 ) -> None:
-    """Without the permission, the date entered in the options is used."""
+    """Without the permission, the date entered in the options is used (and
+    saving the options does not ask Graph again: it refused once)."""
     assert hass.states.get(SENSOR).state == "unknown"
+    asked = len(graph_mock.calls("GET", "/applications"))
+    assert asked == 1
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_SECRET_EXPIRES: "2027-05-04"}
@@ -143,6 +146,7 @@ async def test_secret_expiry_from_the_options(
         "2027-05-04"
     )
     assert state.attributes["source"] == "option"
+    assert len(graph_mock.calls("GET", "/applications")) == asked
 
 
 async def test_repairs_at_30_and_7_days_then_cleared(

@@ -36,7 +36,11 @@ from .const import (
 from .errors import error_key, error_placeholders
 from .expiry import CredentialExpiry
 from .graph import CredentialRefusedError, O365Error
-from .issues import async_clear_all_issues, async_raise_account_issue
+from .issues import (
+    async_clear_all_issues,
+    async_clear_credential_issue,
+    async_raise_account_issue,
+)
 from .keepalive import async_keep_signed_in
 from .models import O365ConfigEntry, O365RuntimeData
 from .notify import (
@@ -132,7 +136,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> bool
             translation_key=error_key(err),
             translation_placeholders=error_placeholders(err, entry.data[CONF_SOURCE]),
         ) from err
-    ir.async_delete_issue(hass, DOMAIN, f"credential_{entry.entry_id}")
+    async_clear_credential_issue(hass, entry)
     if token.permissions is None:
         LOGGER.info(
             "The token for %s cannot be read (it may be encrypted); the first "
@@ -163,7 +167,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> bool
 
 async def _async_options_updated(hass: HomeAssistant, entry: O365ConfigEntry) -> None:
     """Options are read when used; only the entered secret expiry needs a check."""
-    await entry.runtime_data.expiry.async_check()
+    await entry.runtime_data.expiry.async_options_changed()
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> bool:

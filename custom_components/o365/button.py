@@ -20,7 +20,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.translation import async_get_exception_message
 
 from .account import O365Account
-from .const import DOMAIN, LOGGER
+from .const import DOMAIN, LOGGER, TEST_EMAIL_SUBJECT
 from .entity import O365Entity
 from .graph import Attachment, BodyType, EmailAddress, Message
 
@@ -45,7 +45,7 @@ async def async_setup_entry(
 def test_message(image: bytes, to: tuple[EmailAddress, ...], mailbox: str) -> Message:
     """Return the test email: a few lines and an inline picture."""
     return Message(
-        subject="Home Assistant: o365 test email",
+        subject=TEST_EMAIL_SUBJECT,
         body=(
             "<p>This test email was sent by the o365 integration of Home "
             f"Assistant from {mailbox}. Alerts from this account can reach "

@@ -82,6 +82,7 @@ from .const import (
     MAIL_SEND_ROLE,
     MAX_MESSAGE_SIZE_MB,
     MAX_OUTBOX_MAX_AGE_HOURS,
+    TEST_EMAIL_SUBJECT,
     with_help,
 )
 from .errors import error_code, error_key
@@ -319,7 +320,7 @@ class _Proof:
 
 def _test_message(address: str) -> Message:
     return Message(
-        subject="Home Assistant: o365 test email",
+        subject=TEST_EMAIL_SUBJECT,
         body=(
             "This test email was sent by the o365 integration of Home Assistant "
             "while it was being set up. The mailbox can send alerts."

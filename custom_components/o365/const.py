@@ -28,8 +28,6 @@ AUTH_APP: Final = "app"
 AUTH_SIGN_IN: Final = "sign_in"
 #: The authority for personal Microsoft accounts (Outlook.com, Hotmail, Live).
 CONSUMERS: Final = "consumers"
-#: The tenant ID of personal Microsoft accounts (their `tid`).
-CONSUMER_TENANT_ID: Final = "9188040d-6c67-4c5b-b112-36a304b66dad"
 #: Delegated permissions a signed-in account asks for (offline_access,
 #: openid and profile are added by MSAL itself).
 SIGN_IN_PERMISSIONS: Final = ("Mail.Send", "User.Read")
@@ -65,6 +63,9 @@ ENV_EMULATOR_URL: Final = "O365_EMULATOR_URL"
 ENV_EMULATOR_CA: Final = "O365_EMULATOR_CA"
 
 MAIL_SEND_ROLE: Final = "Mail.Send"
+
+#: The subject of the test email (config flow and the Send test email button).
+TEST_EMAIL_SUBJECT: Final = "Home Assistant: o365 test email"
 
 REPO_URL: Final = "https://github.com/o365-home-assistant/o365"
 

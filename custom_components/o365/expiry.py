@@ -28,7 +28,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import dt as dt_util
 
-from .connection import Connection
+from .connection import Connection, is_signed_in
 from .const import (
     CONF_CLIENT_ID,
     CONF_CLIENT_SECRET,
@@ -104,6 +104,8 @@ class CredentialExpiry:
         self._connection = connection
         self.expires: datetime | None = None
         self.source: ExpirySource | None = None
+        #: Graph refused to show the app registration (no Application.Read.All).
+        self._registration_refused = False
 
     @property
     def applies(self) -> bool:
@@ -111,7 +113,7 @@ class CredentialExpiry:
 
         A signed-in account has none: its refresh token is renewed instead.
         """
-        return self._connection.tokens.keep_alive_interval is None
+        return not is_signed_in(self._entry.data)
 
     @callback
     def async_start(self) -> Callable[[], None]:
@@ -133,9 +135,22 @@ class CredentialExpiry:
 
     async def async_check(self) -> None:
         """Find the expiry date and raise or clear the warnings."""
-        if not self.applies:
-            return
-        expires, source = await self._async_find(self._connection)
+        if self.applies:
+            self._async_publish(*await self._async_find())
+
+    async def async_options_changed(self) -> None:
+        """Use a newly entered date, asking Graph again only if it must."""
+        if not self.applies or self.source in ("certificate", "app_registration"):
+            return  # the date does not come from the options
+        if self._registration_refused:
+            self._async_publish(*self._option_expiry())
+        else:
+            await self.async_check()
+
+    @callback
+    def _async_publish(
+        self, expires: datetime | None, source: ExpirySource | None
+    ) -> None:
         if (expires, source) != (self.expires, self.source):
             self.expires, self.source = expires, source
             async_dispatcher_send(
@@ -143,9 +158,8 @@ class CredentialExpiry:
             )
         async_update_expiry_issue(self._hass, self._entry, expires, dt_util.utcnow())
 
-    async def _async_find(
-        self, connection: Connection
-    ) -> tuple[datetime | None, ExpirySource | None]:
+    async def _async_find(self) -> tuple[datetime | None, ExpirySource | None]:
+        connection = self._connection
         if connection.certificate is not None:
             return connection.certificate.not_after, "certificate"
         data = self._entry.data
@@ -153,20 +167,25 @@ class CredentialExpiry:
             application = await connection.client.get(
                 f"applications(appId='{quote(str(data[CONF_CLIENT_ID]), safe='')}')",
                 "getApplication",
-                query={"$select": "passwordCredentials,keyCredentials"},
+                query={"$select": "passwordCredentials"},
             )
         except GraphError as err:
             if err.transient:
                 LOGGER.debug("Reading the app registration failed: %s", error_code(err))
                 return self.expires, self.source
             # No Application.Read.All: the user's date, if any, is all we have.
+            self._registration_refused = True
         except O365Error as err:
             LOGGER.debug("Reading the app registration failed: %s", error_code(err))
             return self.expires, self.source
         else:
+            self._registration_refused = False
             if (
                 found := secret_expiry(application, str(data[CONF_CLIENT_SECRET]))
             ) is not None:
                 return found, "app_registration"
+        return self._option_expiry()
+
+    def _option_expiry(self) -> tuple[datetime | None, ExpirySource | None]:
         manual = option_expiry(self._entry.options.get(CONF_SECRET_EXPIRES))
         return (manual, "option") if manual is not None else (None, None)

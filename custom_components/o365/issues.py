@@ -10,6 +10,7 @@ from homeassistant.helpers import issue_registry as ir
 
 from .connection import CertificateFileError
 from .const import CONF_SOURCE, DOMAIN, docs_url
+from .errors import error_key
 from .graph import (
     AccessDeniedError,
     ClientSecretExpiredError,
@@ -31,26 +32,17 @@ def _issue_id(kind: str, entry: ConfigEntry) -> str:
     return f"{kind}_{entry.entry_id}"
 
 
-#: (error type, issue kind, translation key, README anchor); first match wins.
-_ACCOUNT_ISSUES: tuple[tuple[type[O365Error], str, str, str], ...] = (
-    (ClientSecretExpiredError, "credential", "secret_expired", "secret_expired"),
-    (InvalidClientSecretError, "credential", "secret_invalid", "invalid_client_secret"),
-    (
-        InvalidCertificateError,
-        "credential",
-        "certificate_invalid",
-        "certificate_invalid",
-    ),
-    (CertificateError, "credential", "certificate_invalid", "certificate_invalid"),
-    (
-        CertificateFileError,
-        "credential",
-        "certificate_invalid",
-        "certificate_path_not_allowed",
-    ),
-    (SignInExpiredError, "credential", "sign_in_expired", "sign_in_expired"),
-    (MailboxFullError, "mailbox_full", "mailbox_full", "mailbox_full"),
-    (AccessDeniedError, "consent", "missing_consent", "missing_mail_send"),
+#: (error type, issue kind, translation key); first match wins. The README
+#: entry is the error's own (its form and action error key).
+_ACCOUNT_ISSUES: tuple[tuple[type[O365Error], str, str], ...] = (
+    (ClientSecretExpiredError, "credential", "secret_expired"),
+    (InvalidClientSecretError, "credential", "secret_invalid"),
+    (InvalidCertificateError, "credential", "certificate_invalid"),
+    (CertificateError, "credential", "certificate_invalid"),
+    (CertificateFileError, "credential", "certificate_invalid"),
+    (SignInExpiredError, "credential", "sign_in_expired"),
+    (MailboxFullError, "mailbox_full", "mailbox_full"),
+    (AccessDeniedError, "consent", "missing_consent"),
 )
 
 
@@ -58,7 +50,7 @@ def async_raise_account_issue(
     hass: HomeAssistant, entry: ConfigEntry, err: O365Error
 ) -> None:
     """Say what stops the account from sending and what to do about it."""
-    for error_type, kind, key, anchor in _ACCOUNT_ISSUES:
+    for error_type, kind, key in _ACCOUNT_ISSUES:
         if isinstance(err, error_type):
             ir.async_create_issue(
                 hass,
@@ -68,9 +60,14 @@ def async_raise_account_issue(
                 severity=ir.IssueSeverity.ERROR,
                 translation_key=key,
                 translation_placeholders={"mailbox": entry.data[CONF_SOURCE]},
-                learn_more_url=docs_url(anchor),
+                learn_more_url=docs_url(error_key(err)),
             )
             return
+
+
+def async_clear_credential_issue(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Remove the issue of a refused credential (it works again)."""
+    ir.async_delete_issue(hass, DOMAIN, _issue_id("credential", entry))
 
 
 def async_raise_dropped_issue(
