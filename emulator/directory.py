@@ -128,14 +128,6 @@ class App:
         """Accept the audience as a string."""
         self.sign_in_audience = SignInAudience(self.sign_in_audience)
 
-    def find_secret(self, key_id: str) -> ClientSecret | None:
-        """Return the secret with this key id."""
-        return next((s for s in self.secrets if s.key_id == key_id), None)
-
-    def find_certificate(self, key_id: str) -> AppCertificate | None:
-        """Return the certificate with this key id."""
-        return next((c for c in self.certificates if c.key_id == key_id), None)
-
 
 @dataclass
 class Mailbox:

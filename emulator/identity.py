@@ -615,9 +615,12 @@ class IdentityApi:
             (s for s in app.secrets if hmac.compare_digest(given, s.value.encode())),
             None,
         )
-        if match is None:
+        now = utc_now()
+        if match is None or (match.starts_at is not None and now < match.starts_at):
+            # Before its startDateTime: Entra's answer is undocumented, so the
+            # emulator refuses it as a wrong secret.
             raise self._wrong_secret(app)
-        if match.expired(utc_now()):
+        if match.expired(now):
             raise self._expired_secret(app)
 
     def _audience(self, tenant: Tenant, scope: str | None) -> str:

@@ -66,7 +66,7 @@ from .settings import (
     ConcurrencyKey,
     Settings,
 )
-from .signin import DeviceFlow, RevokeReason
+from .signin import RevokeReason
 from .state import EmulatorState, MailStore, ReceivedMessage, RequestRecord
 from .tokens import TokenError, bearer_token, normalise_audience
 from .uploads import UploadApi
@@ -297,11 +297,6 @@ class Emulator:
     def settings(self) -> Settings:
         """Return the settings (also readable as attributes of the emulator)."""
         return self._state.settings
-
-    @property
-    def device_flows(self) -> list[DeviceFlow]:
-        """Return the device code flows, oldest first."""
-        return list(self._state.signins.flows.values())
 
     @property
     def faults(self) -> list[Fault]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from email.utils import parsedate_to_datetime
 import hashlib
 import json
@@ -20,6 +21,7 @@ import pytest
 from yarl import URL
 
 from emulator import Emulator, Fault, client_ssl_context
+from emulator.common import utc_now
 from emulator.directory import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -149,6 +151,16 @@ async def test_token_expired_secret(
     async with session.post(TOKEN_PATH, data=token_form(emulator)) as response:
         assert response.status == 401
         assert (await response.json())["error_codes"] == [7000222]
+
+
+async def test_token_secret_before_its_start_is_refused(
+    session: aiohttp.ClientSession, emulator: Emulator
+) -> None:
+    (secret,) = emulator.directory.app(None).secrets
+    secret.starts_at = utc_now() + timedelta(hours=1)
+    async with session.post(TOKEN_PATH, data=token_form(emulator)) as response:
+        assert response.status == 401
+        assert (await response.json())["error_codes"] == [7000215]
 
 
 async def test_token_secret_is_decoded_once(

@@ -95,7 +95,7 @@ async def test_minimum_upload_session_size(
 ) -> None:
     if minimum is not None:
         emulator.min_upload_size = minimum
-    assert emulator.min_upload_size == (minimum or 2 * MIB)
+    assert emulator.min_upload_size == (minimum or 3 * MIB)
     draft_id = await create_draft(session, auth)
     path = f"{ALERTS}/messages/{draft_id}/attachments/createUploadSession"
     item = {"attachmentType": "file", "name": "x.bin"}
