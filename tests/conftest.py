@@ -19,7 +19,9 @@ from urllib.parse import parse_qs
 import uuid
 
 from aioresponses import CallbackResult, aioresponses
+from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from yarl import URL
@@ -27,6 +29,7 @@ from yarl import URL
 from custom_components.o365.const import (
     AUTH_APP,
     CONF_AUTH_TYPE,
+    CONF_CERTIFICATE,
     CONF_CLIENT_ID,
     CONF_CLIENT_SECRET,
     CONF_CLOUD,
@@ -34,6 +37,7 @@ from custom_components.o365.const import (
     CONF_TENANT_ID,
     DOMAIN,
 )
+from emulator.client_certs import SelfSignedCertificate
 
 TENANT_ID = "6babcaad-604b-40ac-a9d7-9fd97c0b779f"
 CLIENT_ID = "0f0c0f8e-2b7a-4d0e-9a51-4d0c3a1e7b11"
@@ -70,6 +74,18 @@ ENTRY_DATA = {
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def entra_error(error: str, code: int | None, status: int = 400) -> CallbackResult:
+    """Return a token-endpoint refusal as Entra words it (``AADSTSnnnn: ...``)."""
+    return CallbackResult(
+        status=status,
+        payload={
+            "error": error,
+            "error_description": f"AADSTS{code or 0}: {error}.",
+            "error_codes": [] if code is None else [code],
+        },
+    )
 
 
 def make_jwt(
@@ -297,11 +313,44 @@ class GraphMock:
         ]
 
 
+def pem(cert: SelfSignedCertificate) -> str:
+    """Return what a user pastes: the PEM key, then the PEM certificate."""
+    return f"{cert.private_key_pem}\n{cert.certificate_pem}"
+
+
+def certificate_entry(certificate: str) -> MockConfigEntry:
+    """An app-only entry with a certificate (PEM text or a path), no secret."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=MAILBOX,
+        unique_id=UNIQUE_ID,
+        data={
+            **{k: v for k, v in ENTRY_DATA.items() if k != CONF_CLIENT_SECRET},
+            CONF_CERTIFICATE: certificate,
+        },
+    )
+
+
 async def set_up(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     """Add a config entry and set it up."""
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
+
+
+async def open_menu_step(hass: HomeAssistant, step: str = "credentials") -> str:
+    """Open the config flow and pick a menu entry; return the flow ID."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["sign_in", "credentials", "apprise"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": step}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == step
+    return str(result["flow_id"])
 
 
 async def alert(hass: HomeAssistant, subject: str, **data: Any) -> None:
@@ -507,22 +556,12 @@ class DelegatedEntra:
             }
         )
 
-    def _error(self, error: str, code: int) -> CallbackResult:
-        return CallbackResult(
-            status=400,
-            payload={
-                "error": error,
-                "error_description": f"AADSTS{code}: {error}.",
-                "error_codes": [code],
-            },
-        )
-
     def _token(self, url: URL, **kwargs: Any) -> CallbackResult:
         form = parse_qs(kwargs["data"].decode(), keep_blank_values=True)
         self.grants.append(form)
         grant = form["grant_type"][0]
         if self.refused is not None:
-            return self._error("invalid_grant", self.refused)
+            return entra_error("invalid_grant", self.refused)
         if grant == "urn:ietf:params:oauth:grant-type:device_code":
             if self.polls:
                 answer = self.polls.pop(0)
@@ -533,17 +572,17 @@ class DelegatedEntra:
                     "expired_token": 70019,
                     "invalid_client": 7000218,
                 }
-                return self._error(answer, codes.get(answer, 0))
+                return entra_error(answer, codes.get(answer, 0))
         elif grant == "refresh_token":
             wanted = set(scope_names_of(form["scope"][0]))
             if self.consented is not None and not wanted <= self.consented:
-                return self._error("invalid_grant", 65001)
+                return entra_error("invalid_grant", 65001)
             given = form["refresh_token"][0]
             if given not in self.valid_refresh_tokens:
-                return self._error("invalid_grant", 70008)
+                return entra_error("invalid_grant", 70008)
             self.valid_refresh_tokens.discard(given)
         else:
-            return self._error("unsupported_grant_type", 70003)
+            return entra_error("unsupported_grant_type", 70003)
         scope = form["scope"][0] if "scope" in form else self.device_scope
         return CallbackResult(payload=self._tokens(scope))
 

@@ -41,6 +41,7 @@ from .conftest import (
     MAILBOX,
     TENANT_ID,
     GraphMock,
+    entra_error,
     eventually,
     make_jwt,
 )
@@ -74,14 +75,7 @@ class TwoApps:
     def _token(self, url: URL, **kwargs: Any) -> CallbackResult:
         form = parse_qs(kwargs["data"].decode())
         if form["client_secret"] == [CLIENT_SECRET] and self.primary_expired:
-            return CallbackResult(
-                status=401,
-                payload={
-                    "error": "invalid_client",
-                    "error_description": "AADSTS7000222: expired.",
-                    "error_codes": [7000222],
-                },
-            )
+            return entra_error("invalid_client", 7000222, status=401)
         return CallbackResult(payload={"access_token": make_jwt(), "expires_in": 3599})
 
 

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
-from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -44,6 +43,7 @@ from .conftest import (
     LOGIN,
     DelegatedEntra,
     GraphMock,
+    open_menu_step,
     signed_in_entry,
 )
 
@@ -479,16 +479,6 @@ CREDENTIAL_KEYS = [
 ]
 
 
-async def open_step(hass: HomeAssistant, step: str) -> str:
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": step}
-    )
-    return str(result["flow_id"])
-
-
 VALID_INPUT = {
     "credentials": {
         "source": "alerts@contoso.com",
@@ -540,7 +530,7 @@ async def test_config_flow_steps(
             )
         )
     )
-    flow_id = await open_step(hass, step)
+    flow_id = await open_menu_step(hass, step)
     with (
         patch("custom_components.o365.async_setup_entry", return_value=True),
         flow_step(watch, values) as record,

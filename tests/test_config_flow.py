@@ -7,7 +7,7 @@ from unittest.mock import patch
 from urllib.parse import quote
 
 import aiohttp
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.translation import async_get_translations
@@ -40,6 +40,7 @@ from .conftest import (
     TENANT_ID,
     UNIQUE_ID,
     GraphMock,
+    open_menu_step,
     users_url,
 )
 
@@ -48,21 +49,6 @@ USER_INPUT = {
     **{k: v for k, v in ENTRY_DATA.items() if k != CONF_AUTH_TYPE},
     CONF_SEND_TEST_EMAIL: False,
 }
-
-
-async def start(hass: HomeAssistant, step: str = "credentials") -> str:
-    """Open the flow and pick a menu entry; return the flow ID."""
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
-    assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["sign_in", "credentials", "apprise"]
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": step}
-    )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == step
-    return result["flow_id"]
 
 
 async def submit(hass: HomeAssistant, flow_id: str, **changes: Any) -> Any:
@@ -74,7 +60,7 @@ async def submit(hass: HomeAssistant, flow_id: str, **changes: Any) -> Any:
 async def test_create_entry(hass: HomeAssistant, graph_mock: GraphMock) -> None:
     """A working app registration creates the entry with the SPEC's keys."""
     graph_mock.sign_in()
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     with patch("custom_components.o365.async_setup_entry", return_value=True):
         result = await submit(hass, flow_id)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -91,7 +77,7 @@ async def test_secret_reaches_token_endpoint_byte_for_byte(
     """A secret full of URL-special characters is form-encoded exactly once."""
     secret = "a?b@c/d%e+f#g&h=i j%2F"
     graph_mock.sign_in()
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     with patch("custom_components.o365.async_setup_entry", return_value=True):
         result = await submit(hass, flow_id, client_secret=secret)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -110,7 +96,7 @@ async def test_test_email_goes_to_the_mailbox(
 ) -> None:
     graph_mock.sign_in()
     graph_mock.send_mail()
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     with patch("custom_components.o365.async_setup_entry", return_value=True):
         result = await submit(hass, flow_id, send_test_email=True)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -143,7 +129,7 @@ async def test_format_errors_before_any_request(
 ) -> None:
     """Malformed fields are caught without contacting Microsoft; the error
     reads, as the frontend renders it, with its help link."""
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     result = await submit(hass, flow_id, **changes)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {field: key}
@@ -209,7 +195,7 @@ async def test_token_errors(
     """Each refusal of the token endpoint lands on its field, then recovery works."""
     graph_mock.openid()
     graph_mock.token(**token, repeat=False)
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     result = await submit(hass, flow_id)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {field: key}
@@ -226,7 +212,7 @@ async def test_rbac_for_applications_proven_by_test_email(
     """No Mail.Send role in the token, but the test email goes out: accepted."""
     graph_mock.sign_in(roles=())
     graph_mock.send_mail()
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     with patch("custom_components.o365.async_setup_entry", return_value=True):
         result = await submit(hass, flow_id, send_test_email=True)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -236,7 +222,7 @@ async def test_rbac_for_applications_proven_by_test_email(
 async def test_unknown_tenant(hass: HomeAssistant, graph_mock: GraphMock) -> None:
     """A tenant without OpenID configuration is reported on the tenant field."""
     graph_mock.openid("contoso.example", status=400)
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     result = await submit(hass, flow_id, tenant_id="contoso.example")
     assert result["errors"] == {CONF_TENANT_ID: "invalid_tenant"}
 
@@ -246,7 +232,7 @@ async def test_login_unreachable(hass: HomeAssistant, graph_mock: GraphMock) -> 
         f"{LOGIN}/{TENANT_ID}/v2.0/.well-known/openid-configuration",
         exception=aiohttp.ClientConnectionError("down"),
     )
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     result = await submit(hass, flow_id)
     assert result["errors"] == {"base": "cannot_connect"}
 
@@ -272,14 +258,14 @@ async def test_test_email_errors(
     """Graph's refusal of the test email names the problem on the right field."""
     graph_mock.sign_in()
     graph_mock.send_mail(status=status, code=code)
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     result = await submit(hass, flow_id, send_test_email=True)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {field: key}
 
 
 async def test_unexpected_error(hass: HomeAssistant, graph_mock: GraphMock) -> None:
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     with patch(
         "custom_components.o365.config_flow.async_connect", side_effect=RuntimeError
     ):
@@ -296,7 +282,7 @@ async def test_domain_and_guid_tenant_are_one_account(
     )
     graph_mock.openid("contoso.onmicrosoft.com")
     graph_mock.token()
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     result = await submit(
         hass, flow_id, tenant_id="contoso.onmicrosoft.com", source=MAILBOX.upper()
     )
@@ -317,7 +303,7 @@ async def test_object_id_mailbox_test_email(
         payload={"id": OBJECT_ID, "mail": MAILBOX, "userPrincipalName": MAILBOX},
     )
     graph_mock.send_mail(OBJECT_ID)
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     with patch("custom_components.o365.async_setup_entry", return_value=True):
         result = await submit(hass, flow_id, source=OBJECT_ID, send_test_email=True)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -349,7 +335,7 @@ async def test_object_id_lookup_errors(
         status=status,
         code=code,
     )
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     result = await submit(hass, flow_id, source=OBJECT_ID, send_test_email=True)
     assert result["errors"] == errors
 
@@ -367,7 +353,7 @@ async def test_object_id_without_directory_access_still_sets_up(
         status=403,
         code="Authorization_RequestDenied",
     )
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     with patch("custom_components.o365.async_setup_entry", return_value=True):
         result = await submit(hass, flow_id, source=OBJECT_ID)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -386,7 +372,7 @@ async def test_apprise_import(
         f"{scheme}://{quote(MAILBOX)}/{TENANT_ID}/{CLIENT_ID}/"
         f"{quote(CLIENT_SECRET, safe='')}/ops@contoso.com/Night%20Desk%20%3Cdesk@contoso.com%3E"
     )
-    flow_id = await start(hass, "apprise")
+    flow_id = await open_menu_step(hass, "apprise")
     with patch("custom_components.o365.async_setup_entry", return_value=True):
         result = await hass.config_entries.flow.async_configure(flow_id, {"url": url})
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -404,7 +390,7 @@ async def test_apprise_percent_encoded_twice_is_decoded_once(
     graph_mock.sign_in()
     secret = "abc%2Fdef"
     url = f"o365://{MAILBOX}/{TENANT_ID}/{CLIENT_ID}/{quote(secret, safe='')}"
-    flow_id = await start(hass, "apprise")
+    flow_id = await open_menu_step(hass, "apprise")
     with patch("custom_components.o365.async_setup_entry", return_value=True):
         result = await hass.config_entries.flow.async_configure(flow_id, {"url": url})
     assert result["data"][CONF_CLIENT_SECRET] == secret
@@ -424,7 +410,7 @@ async def test_apprise_percent_encoded_twice_is_decoded_once(
 async def test_apprise_invalid_url(
     hass: HomeAssistant, graph_mock: GraphMock, url: str
 ) -> None:
-    flow_id = await start(hass, "apprise")
+    flow_id = await open_menu_step(hass, "apprise")
     result = await hass.config_entries.flow.async_configure(flow_id, {"url": url})
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"url": "invalid_apprise_url"}
@@ -438,7 +424,7 @@ async def test_apprise_bad_credentials_show_prefilled_form(
 ) -> None:
     graph_mock.openid()
     graph_mock.token(error="invalid_client", codes=[7000222], status=401)
-    flow_id = await start(hass, "apprise")
+    flow_id = await open_menu_step(hass, "apprise")
     result = await hass.config_entries.flow.async_configure(
         flow_id,
         {"url": f"o365://{MAILBOX}/{TENANT_ID}/{CLIENT_ID}/old-secret"},
@@ -646,7 +632,7 @@ async def test_unreadable_token_is_not_refused(
         payload={"access_token": "opaque-or-encrypted", "expires_in": 3599},
         repeat=True,
     )
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     with patch("custom_components.o365.async_setup_entry", return_value=True):
         result = await submit(hass, flow_id)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -665,7 +651,7 @@ async def test_unreadable_token_with_test_email_is_proven(
         repeat=True,
     )
     graph_mock.send_mail()
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     with patch("custom_components.o365.async_setup_entry", return_value=True):
         result = await submit(hass, flow_id, send_test_email=True)
     assert result["type"] is FlowResultType.CREATE_ENTRY

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
@@ -36,7 +36,17 @@ from custom_components.o365.const import (
 )
 from emulator.client_certs import SelfSignedCertificate, make_self_signed_certificate
 
-from .conftest import CLIENT_ID, ENTRY_DATA, MAILBOX, TENANT_ID, UNIQUE_ID, GraphMock
+from .conftest import (
+    CLIENT_ID,
+    ENTRY_DATA,
+    MAILBOX,
+    TENANT_ID,
+    UNIQUE_ID,
+    GraphMock,
+    certificate_entry,
+    open_menu_step,
+    pem,
+)
 
 CERT_INPUT = {
     CONF_SOURCE: MAILBOX,
@@ -52,22 +62,8 @@ def certificate() -> SelfSignedCertificate:
     return make_self_signed_certificate("Home Assistant alerts")
 
 
-def pem(cert: SelfSignedCertificate) -> str:
-    return f"{cert.private_key_pem}\n{cert.certificate_pem}"
-
-
 def b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-async def start(hass: HomeAssistant) -> str:
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "credentials"}
-    )
-    return str(result["flow_id"])
 
 
 def assertion_of(graph_mock: GraphMock) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -86,7 +82,7 @@ async def test_certificate_pasted(
 ) -> None:
     """MSAL signs the assertion with the key; the header names the SHA-256 thumbprint."""
     graph_mock.sign_in()
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     with patch("custom_components.o365.async_setup_entry", return_value=True):
         result = await hass.config_entries.flow.async_configure(
             flow_id, {**CERT_INPUT, CONF_CERTIFICATE: pem(certificate)}
@@ -109,7 +105,7 @@ async def test_certificate_followed_by_its_chain(
     """A PEM with the chain after the certificate: the first one is the app's."""
     chain = make_self_signed_certificate("an intermediate").certificate_pem
     graph_mock.sign_in()
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     with patch("custom_components.o365.async_setup_entry", return_value=True):
         result = await hass.config_entries.flow.async_configure(
             flow_id, {**CERT_INPUT, CONF_CERTIFICATE: f"{pem(certificate)}\n{chain}"}
@@ -132,7 +128,7 @@ async def test_certificate_from_an_allowed_file(
     (folder / "alerts.pem").write_text(pem(certificate))
     hass.config.allowlist_external_dirs = {str(folder)}
     graph_mock.sign_in()
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     with patch("custom_components.o365.async_setup_entry", return_value=True):
         result = await hass.config_entries.flow.async_configure(
             flow_id, {**CERT_INPUT, CONF_CERTIFICATE: str(folder / "alerts.pem")}
@@ -151,15 +147,7 @@ async def test_certificate_file_gone_at_start(
     """The file was removed: setup waits for reauth; the repair links the
     README entry of that very error."""
     hass.config.allowlist_external_dirs = {str(tmp_path)}
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=MAILBOX,
-        unique_id=UNIQUE_ID,
-        data={
-            **{k: v for k, v in ENTRY_DATA.items() if k != CONF_CLIENT_SECRET},
-            CONF_CERTIFICATE: str(tmp_path / "gone.pem"),
-        },
-    )
+    entry = certificate_entry(str(tmp_path / "gone.pem"))
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
@@ -201,7 +189,7 @@ async def test_certificate_errors_before_any_request(
 ) -> None:
     other = make_self_signed_certificate("another")
     hass.config.allowlist_external_dirs = {str(tmp_path)}
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id, {**CERT_INPUT, CONF_CERTIFICATE: make(certificate, other, tmp_path)}
     )
@@ -218,7 +206,7 @@ async def test_weak_and_expired_certificates(
     expired = make_self_signed_certificate(
         "old", not_before=now - timedelta(days=400), not_after=now - timedelta(days=1)
     )
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     for cert, key in (
         (weak, "certificate_key_too_weak"),
         (expired, "certificate_expired"),
@@ -236,7 +224,7 @@ async def test_certificate_not_uploaded_to_the_app(
     """AADSTS700027: the certificate is not on the app registration."""
     graph_mock.openid()
     graph_mock.token(error="invalid_client", codes=[700027], status=401)
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id, {**CERT_INPUT, CONF_CERTIFICATE: pem(certificate)}
     )
@@ -250,7 +238,7 @@ async def test_certificate_not_uploaded_to_the_app(
 async def test_exactly_one_credential(
     hass: HomeAssistant, graph_mock: GraphMock, credentials: dict[str, str]
 ) -> None:
-    flow_id = await start(hass)
+    flow_id = await open_menu_step(hass)
     result = await hass.config_entries.flow.async_configure(
         flow_id, {**CERT_INPUT, **credentials}
     )

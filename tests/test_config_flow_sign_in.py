@@ -31,6 +31,7 @@ from .conftest import (
     PUBLIC_CLIENT_ID,
     DelegatedEntra,
     GraphMock,
+    open_menu_step,
     signed_in_entry,
 )
 
@@ -337,16 +338,6 @@ async def test_reconfigure_a_signed_in_account(
 # -- Apprise personal mode ------------------------------------------------------------
 
 
-async def open_apprise(hass: HomeAssistant) -> str:
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "apprise"}
-    )
-    return str(result["flow_id"])
-
-
 async def test_apprise_personal_url_imports_a_signed_in_entry(
     hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
 ) -> None:
@@ -354,7 +345,7 @@ async def test_apprise_personal_url_imports_a_signed_in_entry(
     delegated.cache()  # issues a refresh token, as Apprise's sign-in did
     seed = delegated.issued_refresh_tokens[-1]
     delegated.me(mail=PERSONAL)
-    flow_id = await open_apprise(hass)
+    flow_id = await open_menu_step(hass, "apprise")
     with patch("custom_components.o365.async_setup_entry", return_value=True):
         result = await hass.config_entries.flow.async_configure(
             flow_id,
@@ -379,7 +370,7 @@ async def test_apprise_personal_without_user_read_uses_the_urls_source(
     delegated.cache()
     seed = delegated.issued_refresh_tokens[-1]
     delegated.consented = {"Mail.Send"}
-    flow_id = await open_apprise(hass)
+    flow_id = await open_menu_step(hass, "apprise")
     with patch("custom_components.o365.async_setup_entry", return_value=True):
         result = await hass.config_entries.flow.async_configure(
             flow_id, {"url": f"o365://{PERSONAL}/{PUBLIC_CLIENT_ID}/{seed}"}
@@ -398,7 +389,7 @@ async def test_apprise_personal_with_me_refused_uses_the_urls_source(
     delegated.cache()
     seed = delegated.issued_refresh_tokens[-1]
     delegated.me(status=403, code="Authorization_RequestDenied")
-    flow_id = await open_apprise(hass)
+    flow_id = await open_menu_step(hass, "apprise")
     with patch("custom_components.o365.async_setup_entry", return_value=True):
         result = await hass.config_entries.flow.async_configure(
             flow_id, {"url": f"o365://{PERSONAL}/{PUBLIC_CLIENT_ID}/{seed}"}
@@ -412,7 +403,7 @@ async def test_apprise_personal_refused_refresh_token(
 ) -> None:
     """A refresh token that no longer works: said on the URL field, kept typed."""
     url = f"o365://{PERSONAL}/{PUBLIC_CLIENT_ID}/stale-token"
-    flow_id = await open_apprise(hass)
+    flow_id = await open_menu_step(hass, "apprise")
     result = await hass.config_entries.flow.async_configure(flow_id, {"url": url})
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"url": "sign_in_expired"}

@@ -21,28 +21,12 @@ from custom_components.o365.const import (
     DOMAIN,
 )
 from custom_components.o365.expiry import option_expiry, secret_expiry
-from emulator.client_certs import SelfSignedCertificate, make_self_signed_certificate
+from emulator.client_certs import make_self_signed_certificate
 
-from .conftest import ENTRY_DATA, MAILBOX, UNIQUE_ID, GraphMock
+from .conftest import ENTRY_DATA, GraphMock, certificate_entry, pem
 
 SENSOR = "sensor.alerts_contoso_com_credential_expires"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-
-
-def pem(cert: SelfSignedCertificate) -> str:
-    return f"{cert.private_key_pem}\n{cert.certificate_pem}"
-
-
-def cert_entry(cert: SelfSignedCertificate) -> MockConfigEntry:
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=MAILBOX,
-        unique_id=UNIQUE_ID,
-        data={
-            **{k: v for k, v in ENTRY_DATA.items() if k != CONF_CLIENT_SECRET},
-            CONF_CERTIFICATE: pem(cert),
-        },
-    )
 
 
 async def set_up(hass: HomeAssistant, entry: MockConfigEntry) -> None:
@@ -98,7 +82,7 @@ async def test_certificate_expiry_sensor(
         not_after=NOW + timedelta(days=200),
     )
     graph_mock.sign_in()
-    await set_up(hass, cert_entry(cert))
+    await set_up(hass, certificate_entry(pem(cert)))
     state = hass.states.get(SENSOR)
     assert state is not None
     assert dt_util.parse_datetime(state.state) == NOW + timedelta(days=200)
@@ -162,7 +146,7 @@ async def test_repairs_at_30_and_7_days_then_cleared(
         "old", not_before=NOW - timedelta(days=300), not_after=NOW + timedelta(days=40)
     )
     graph_mock.sign_in()
-    entry = cert_entry(old)
+    entry = certificate_entry(pem(old))
     await set_up(hass, entry)
     assert issues(issue_registry, entry) == {}
 

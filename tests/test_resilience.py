@@ -47,6 +47,7 @@ from .conftest import (
     MAILBOX,
     TENANT_ID,
     GraphMock,
+    entra_error,
     make_jwt,
     users_url,
 )
@@ -86,14 +87,7 @@ class FaultyGraph:
             self.token_down -= 1
             raise aiohttp.ClientConnectionError("login.microsoftonline.com is down")
         if self.secret_expired:
-            return CallbackResult(
-                status=401,
-                payload={
-                    "error": "invalid_client",
-                    "error_description": "AADSTS7000222: The provided client secret keys are expired.",
-                    "error_codes": [7000222],
-                },
-            )
+            return entra_error("invalid_client", 7000222, status=401)
         self.tokens_issued += 1
         return CallbackResult(payload={"access_token": make_jwt(), "expires_in": 3599})
 
