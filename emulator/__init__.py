@@ -11,6 +11,11 @@ work and personal accounts, refresh tokens), and serves Graph mail under
 Microsoft documents a behaviour the emulator follows it (each module names its
 pages); where Microsoft documents nothing, the emulator refuses by default and a
 setting may allow it (``allow_upload_status``, the ``chunk_ranges`` fault).
+
+Exchange's sending limits are counted (``emulator.recipients_sent(user)``,
+``emulator.limit_crossings``) on a clock tests may move
+(``emulator.advance_clock(86400)``); ``emulator.issue_refresh_token(user)``
+gives a refresh token without a sign-in (Apprise's personal URL needs one).
 """
 
 from .certs import client_ssl_context
@@ -32,7 +37,7 @@ from .faults import Fault, FaultKind, Target
 from .server import Emulator
 from .settings import ConcurrencyKey, Settings
 from .signin import DeviceFlow, FlowStatus, RevokeReason
-from .state import ReceivedMessage, StoredAttachment
+from .state import Limit, LimitCrossing, ReceivedMessage, StoredAttachment
 
 __all__ = [
     "App",
@@ -46,6 +51,8 @@ __all__ = [
     "Fault",
     "FaultKind",
     "FlowStatus",
+    "Limit",
+    "LimitCrossing",
     "LoginResult",
     "Mailbox",
     "ReceivedMessage",

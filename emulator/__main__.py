@@ -5,37 +5,59 @@ Options: ``--directory FILE``, ``--token-lifetime S``, ``--max-concurrency N``,
 ``--upload-budget-bytes BYTES``, ``--upload-window-seconds S``,
 ``--allow-upload-status``, ``--device-code-lifetime S``,
 ``--device-code-interval S``, ``--refresh-token-lifetime S``,
-``--no-dynamic-consent`` and ``--fault SPEC`` (repeatable; e.g.
+``--no-dynamic-consent``, ``--unlisted-scope-error E``,
+``--device-decline-error E``, ``--daily-recipient-limit-work N``,
+``--daily-recipient-limit-personal N``, ``--max-recipients-per-message N`` and
+``--fault SPEC`` (repeatable; e.g.
 ``503:count=-1,match=sendMail,mailbox=alerts@contoso.com``).
 
 On start it prints, one per line, ``O365_EMULATOR_URL=...``,
 ``O365_EMULATOR_CA=...`` and ``INBOX=...``; it stops on SIGINT or SIGTERM.
 People finish device code sign-ins at ``{O365_EMULATOR_URL}/devicelogin``.
+
+``python -m emulator refresh-token casey@outlook.com [--url URL] [--ca FILE]
+[--client-id ID] [--scope S] [--apprise]`` asks a running emulator for a
+refresh token of that account (for the emulator's public client and the
+scopes Apprise's personal mode asks for) and prints it, or with ``--apprise``
+the ``o365://`` URL that carries it. ``--url`` and ``--ca`` default to
+``O365_EMULATOR_URL`` and ``O365_EMULATOR_CA``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import os
 from pathlib import Path
 import signal
 import sys
+import urllib.error
+import urllib.request
 
-from .directory import Directory
+from .certs import client_ssl_context
+from .directory import DEFAULT_PUBLIC_CLIENT_ID, Directory
 from .faults import Fault
 from .server import Emulator
 from .settings import (
+    DECLINE_ERRORS,
+    DEFAULT_DAILY_RECIPIENT_LIMIT_PERSONAL,
+    DEFAULT_DAILY_RECIPIENT_LIMIT_WORK,
     DEFAULT_DEVICE_CODE_INTERVAL,
     DEFAULT_DEVICE_CODE_LIFETIME,
     DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_RECIPIENTS_PER_MESSAGE,
     DEFAULT_MIN_UPLOAD_SIZE,
     DEFAULT_REFRESH_TOKEN_LIFETIME,
     DEFAULT_TOKEN_LIFETIME,
     DEFAULT_UPLOAD_BUDGET_BYTES,
     DEFAULT_UPLOAD_WINDOW_SECONDS,
+    UNLISTED_SCOPE_ERRORS,
     ConcurrencyKey,
 )
+
+REFRESH_TOKEN_COMMAND = "refresh-token"  # noqa: S105 - a command name
 
 
 def _fault(spec: str) -> Fault:
@@ -149,6 +171,36 @@ def _parser() -> argparse.ArgumentParser:
         help="refuse delegated scopes the app registration does not list (650057)",
     )
     parser.add_argument(
+        "--unlisted-scope-error",
+        choices=UNLISTED_SCOPE_ERRORS,
+        default=UNLISTED_SCOPE_ERRORS[0],
+        help="the OAuth error sent with AADSTS650057",
+    )
+    parser.add_argument(
+        "--device-decline-error",
+        choices=DECLINE_ERRORS,
+        default=DECLINE_ERRORS[0],
+        help="what a device code poll answers after a refused consent",
+    )
+    parser.add_argument(
+        "--daily-recipient-limit-work",
+        type=_not_negative,
+        default=DEFAULT_DAILY_RECIPIENT_LIMIT_WORK,
+        help="recipients a work mailbox may send to in 24 hours (0: no limit)",
+    )
+    parser.add_argument(
+        "--daily-recipient-limit-personal",
+        type=_not_negative,
+        default=DEFAULT_DAILY_RECIPIENT_LIMIT_PERSONAL,
+        help="recipients a personal account may send to in 24 hours (0: no limit)",
+    )
+    parser.add_argument(
+        "--max-recipients-per-message",
+        type=_not_negative,
+        default=DEFAULT_MAX_RECIPIENTS_PER_MESSAGE,
+        help="To + Cc + Bcc of one message (0: no limit)",
+    )
+    parser.add_argument(
         "--fault",
         type=_fault,
         action="append",
@@ -177,8 +229,86 @@ async def _serve(emulator: Emulator, host: str, port: int) -> None:
         await emulator.stop()
 
 
+def _refresh_token_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m emulator {REFRESH_TOKEN_COMMAND}",
+        description=(
+            "Print a refresh token of an emulator account (e.g. for an Apprise "
+            "personal URL: o365://casey@outlook.com/<client_id>/<refresh_token>)."
+        ),
+    )
+    parser.add_argument("user", help="the account, e.g. casey@outlook.com")
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("O365_EMULATOR_URL"),
+        help="the running emulator (default: $O365_EMULATOR_URL)",
+    )
+    parser.add_argument(
+        "--ca",
+        type=Path,
+        default=os.environ.get("O365_EMULATOR_CA"),
+        help="its CA certificate (default: $O365_EMULATOR_CA, else "
+        ".emulator/tls/ca.pem)",
+    )
+    parser.add_argument(
+        "--client-id",
+        default=DEFAULT_PUBLIC_CLIENT_ID,
+        help="the app the token is for (default: the emulator's public client)",
+    )
+    parser.add_argument(
+        "--scope",
+        help="the scopes (default: Apprise's 'https://graph.microsoft.com/Mail.Send "
+        "offline_access')",
+    )
+    parser.add_argument(
+        "--apprise",
+        action="store_true",
+        help="print the Apprise o365:// URL instead of the bare token",
+    )
+    return parser
+
+
+def refresh_token_main(argv: list[str]) -> int:
+    """Ask a running emulator for a refresh token and print it."""
+    parser = _refresh_token_parser()
+    args = parser.parse_args(argv)
+    if not args.url:
+        parser.error("--url is required (or set O365_EMULATOR_URL)")
+    ca = Path(args.ca) if args.ca else Path(".emulator") / "tls" / "ca.pem"
+    payload: dict[str, str] = {"user": args.user, "client_id": args.client_id}
+    if args.scope:
+        payload["scope"] = args.scope
+    request = urllib.request.Request(  # noqa: S310 - the URL is the user's emulator
+        f"{args.url.rstrip('/')}/_emulator/refresh_tokens",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        context = client_ssl_context(ca)
+        with urllib.request.urlopen(request, context=context, timeout=30) as answer:  # noqa: S310
+            body = json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        sys.stderr.write(f"{err.code}: {err.read().decode(errors='replace')}\n")
+        return 1
+    except (OSError, ValueError) as err:
+        sys.stderr.write(f"cannot reach the emulator at {args.url}: {err}\n")
+        return 1
+    if args.apprise:
+        if "apprise_url" not in body:
+            sys.stderr.write("Apprise's personal mode is for personal accounts only.\n")
+            return 1
+        sys.stdout.write(f"{body['apprise_url']}\n")
+    else:
+        sys.stdout.write(f"{body['refresh_token']}\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the emulator until interrupted."""
+    """Run the emulator until interrupted (or run the refresh-token command)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == REFRESH_TOKEN_COMMAND:
+        return refresh_token_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -202,6 +332,11 @@ def main(argv: list[str] | None = None) -> int:
         device_code_interval=args.device_code_interval,
         refresh_token_lifetime=args.refresh_token_lifetime,
         dynamic_consent=not args.no_dynamic_consent,
+        unlisted_scope_error=args.unlisted_scope_error,
+        device_decline_error=args.device_decline_error,
+        daily_recipient_limit_work=args.daily_recipient_limit_work,
+        daily_recipient_limit_personal=args.daily_recipient_limit_personal,
+        max_recipients_per_message=args.max_recipients_per_message,
     )
     for fault in args.fault:
         emulator.add_fault(fault)

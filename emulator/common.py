@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 import uuid
@@ -65,6 +65,37 @@ class Endpoint:
 def utc_now() -> datetime:
     """Return the current time in UTC."""
     return datetime.now(UTC)
+
+
+class Clock:
+    """The emulator's day-scale clock: real time plus an offset tests may move.
+
+    It drives what is counted over days: the rolling 24 hours of recipient
+    limits, message timestamps and refresh-token inactivity. Access tokens,
+    device codes, client secrets and upload sessions keep the real clock,
+    because clients cache them by their own clock (moving only the emulator
+    must not expire a token a client rightly holds as valid).
+    """
+
+    def __init__(self) -> None:
+        """Start at the real time."""
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        """Return the emulator's current time (UTC)."""
+        return utc_now() + self.offset
+
+    def timestamp(self) -> float:
+        """Return the emulator's current time as seconds since the epoch."""
+        return self.now().timestamp()
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward (a negative value moves it back)."""
+        self.offset += timedelta(seconds=seconds)
+
+    def reset(self) -> None:
+        """Go back to the real time."""
+        self.offset = timedelta()
 
 
 def iso(moment: datetime) -> str:
@@ -169,10 +200,15 @@ class OAuthError(ApiError):
         description: str,
         *,
         headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, str] | None = None,
     ) -> None:
-        """Keep the OAuth ``error``, the AADSTS number and its description."""
+        """Keep the OAuth ``error``, the AADSTS number and its description.
+
+        ``extra`` adds members to the body (Entra's ``suberror``).
+        """
         super().__init__(status, error, description, headers=headers)
         self.aadsts = aadsts
+        self.extra = dict(extra or {})
 
     def response(self, request: web.Request) -> web.Response:
         """Build Entra's error body (description ends with trace data, like Entra)."""
@@ -193,4 +229,5 @@ class OAuthError(ApiError):
         }
         if self.aadsts is not None:
             body["error_uri"] = f"{base_url(request)}/error?code={self.aadsts}"
+        body.update(self.extra)
         return web.json_response(body, status=self.status, headers=self.headers)

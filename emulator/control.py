@@ -12,12 +12,20 @@
 * ``POST /_emulator/refresh_tokens/revoke`` (``{"user", "reason":
   "password_changed" | "consent_revoked"}``) and
   ``POST /_emulator/refresh_tokens/expire`` (``{"user"}``);
+* ``POST /_emulator/refresh_tokens`` (``{"user", "client_id", "scope"}``, the
+  last two optional): a refresh token as a finished sign-in gives one, with
+  an Apprise personal URL for personal accounts;
+* ``GET|POST /_emulator/clock`` (``{"advance_seconds": 86400}`` or
+  ``{"offset_seconds": 0}``): the emulator's day-scale clock;
+* ``GET /_emulator/limits``: recipients counted per submitter in the last 24
+  hours, the limits, and the messages refused for crossing one;
 * ``GET /inbox`` (and ``/``): the inbox page.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 import json
 from pathlib import Path
 from typing import Any
@@ -25,11 +33,18 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from .common import Endpoint
+from .common import Endpoint, OAuthError, base_url, iso
 from .devicelogin import DeviceLoginError, complete_device_login
+from .directory import DEFAULT_PUBLIC_CLIENT_ID
 from .faults import Fault
+from .identity import issue_refresh_token
+from .settings import RECIPIENT_WINDOW_SECONDS
 from .signin import RevokeReason
 from .state import EmulatorState
+
+#: What Apprise's personal mode asks for (caronc/apprise
+#: ``apprise/plugins/office365.py``, ``personal_scope``).
+APPRISE_PERSONAL_SCOPE = "https://graph.microsoft.com/Mail.Send offline_access"
 
 INBOX_PAGE = Path(__file__).with_name("static") / "inbox.html"
 
@@ -61,6 +76,10 @@ class ControlApi:
             ("POST", "/_emulator/devicelogin", self.device_login),
             ("POST", "/_emulator/refresh_tokens/revoke", self.revoke_refresh_tokens),
             ("POST", "/_emulator/refresh_tokens/expire", self.expire_refresh_tokens),
+            ("POST", "/_emulator/refresh_tokens", self.new_refresh_token),
+            ("GET", "/_emulator/clock", self.get_clock),
+            ("POST", "/_emulator/clock", self.set_clock),
+            ("GET", "/_emulator/limits", self.limits),
         ]
         return [
             Endpoint(method, path, handler, None) for method, path, handler in routes
@@ -144,7 +163,10 @@ class ControlApi:
         return web.json_response(self._state.stats.to_json())
 
     async def reset(self, request: web.Request) -> web.Response:
-        """Forget messages, drafts, uploads, faults, sign-ins and statistics."""
+        """Forget mail, uploads, faults, sign-ins, statistics and counted recipients.
+
+        The clock goes back to real time too.
+        """
         self._state.reset()
         return web.Response(status=204)
 
@@ -211,6 +233,89 @@ class ControlApi:
         except KeyError as err:
             raise _bad_request(f"unknown or missing {err}", status=404) from err
         return web.json_response({"expired": self._state.signins.expire(user)})
+
+    async def new_refresh_token(self, request: web.Request) -> web.Response:
+        """Issue a refresh token for a user (201), as a finished sign-in would."""
+        data = await _json_object(request)
+        state = self._state
+        try:
+            user = state.directory.user(str(data["user"]))
+            app = state.directory.app(
+                str(data.get("client_id", DEFAULT_PUBLIC_CLIENT_ID))
+            )
+        except KeyError as err:
+            raise _bad_request(f"unknown or missing {err}", status=404) from err
+        scope = str(data.get("scope") or APPRISE_PERSONAL_SCOPE)
+        try:
+            grant = issue_refresh_token(
+                state, user=user, app=app, scope=scope, graph_resource=base_url(request)
+            )
+        except OAuthError as err:
+            return web.json_response(
+                {
+                    "error": err.code,
+                    "error_codes": [err.aadsts],
+                    "error_description": err.message,
+                },
+                status=400,
+            )
+        body: dict[str, Any] = {
+            "user": user.user_principal_name,
+            "client_id": app.client_id,
+            "scope": scope,
+            "refresh_token": grant.token,
+        }
+        if user.personal:
+            # Apprise's personal template: o365://{source}/{client_id}/{secret}
+            body["apprise_url"] = (
+                f"o365://{quote(user.address, safe='@')}/{app.client_id}/"
+                f"{quote(grant.token, safe='')}"
+            )
+        return web.json_response(body, status=201)
+
+    async def get_clock(self, request: web.Request) -> web.Response:
+        """Answer the emulator's time and its offset from real time."""
+        return web.json_response(self._clock_json())
+
+    async def set_clock(self, request: web.Request) -> web.Response:
+        """Move the clock (``advance_seconds``) or set its offset (``offset_seconds``)."""
+        data = await _json_object(request)
+        clock = self._state.clock
+        try:
+            if "offset_seconds" in data:
+                clock.offset = timedelta(seconds=float(data["offset_seconds"]))
+            if "advance_seconds" in data:
+                clock.advance(float(data["advance_seconds"]))
+        except (TypeError, ValueError, OverflowError) as err:
+            raise _bad_request(f"not a number of seconds: {err}") from err
+        return web.json_response(self._clock_json())
+
+    def _clock_json(self) -> dict[str, Any]:
+        clock = self._state.clock
+        return {
+            "now": iso(clock.now()),
+            "offset_seconds": clock.offset.total_seconds(),
+        }
+
+    async def limits(self, request: web.Request) -> web.Response:
+        """Answer the recipients counted per submitter and the limit crossings."""
+        settings = self._state.settings
+        ledger = self._state.recipients
+        return web.json_response(
+            {
+                "window_seconds": RECIPIENT_WINDOW_SECONDS,
+                "limits": {
+                    "daily_recipient_limit_work": settings.daily_recipient_limit_work,
+                    "daily_recipient_limit_personal": (
+                        settings.daily_recipient_limit_personal
+                    ),
+                    "max_recipients_per_message": settings.max_recipients_per_message,
+                },
+                "recipients": ledger.counts(),
+                "crossings": [c.to_json() for c in ledger.crossings],
+            },
+            headers={"Cache-Control": "no-store"},
+        )
 
 
 _ERRORS: dict[int, type[web.HTTPException]] = {

@@ -6,6 +6,12 @@ and then the app's name and requested permissions ("Accept" or "Cancel"), as
 Microsoft's page does for personal accounts
 (``docs/identity-platform/v2-oauth2-device-code.md``, "Authenticating the
 user"). Plain server-rendered HTML forms: no script, no external resources.
+Accounts are offered by their sign-in name (the UPN: ``sam@gmail.com`` for a
+Microsoft account made with a Gmail address). Cancel on the consent page
+refuses it: the device's next poll answers ``authorization_declined``
+(``v2-oauth2-device-code.md``, Expected errors). A work user whose tenant lets
+only admins consent sees "Need admin approval" (AADSTS90094) instead of the
+consent page, unless the permissions were consented before.
 
 `complete_device_login` does the same without a browser (used by
 ``Emulator.complete_device_login`` and ``POST /_emulator/devicelogin``).
@@ -25,6 +31,7 @@ from .directory import Mailbox
 from .signin import (
     DeviceFlow,
     FlowStatus,
+    admin_consent_required,
     authority_users,
     check_app_authority,
     check_user,
@@ -86,7 +93,7 @@ def complete_device_login(
     """
     flow = find_flow(state, user_code)
     mailbox = state.directory.user(user)
-    error = admission_error(state, flow, mailbox)
+    error = admission_error(state, flow, mailbox) or consent_error(state, flow, mailbox)
     if error is not None:
         return LoginResult(flow, error)
     flow.user = mailbox
@@ -96,6 +103,26 @@ def complete_device_login(
     else:
         flow.status = FlowStatus.DECLINED
     return LoginResult(flow, None)
+
+
+def consent_error(
+    state: EmulatorState, flow: DeviceFlow, mailbox: Mailbox
+) -> OAuthError | None:
+    """Return AADSTS90094 when only an admin may consent (ending the flow), or None.
+
+    reference-error-codes.md: AdminConsentRequired. It applies to work users
+    of a tenant whose user consent setting is off, for permissions they have
+    not consented to before.
+    """
+    if mailbox.personal or state.directory.tenant_of(mailbox).user_consent_allowed:
+        return None
+    consented = state.signins.consented(mailbox, flow.app)
+    needed = flow.scopes.consent_needed(flow.app)
+    if all(p.casefold() in consented for p in needed):
+        return None
+    error = admin_consent_required()
+    flow.status, flow.error, flow.user = FlowStatus.FAILED, error, mailbox
+    return error
 
 
 def admission_error(
@@ -151,6 +178,8 @@ class DeviceLoginApi:
             error = admission_error(self._state, flow, mailbox)
             if error is not None:
                 return self._failed(error)
+            if consent_error(self._state, flow, mailbox) is not None:
+                return self._admin_approval(flow)
             return self._consent(flow, mailbox)
         result = complete_device_login(
             self._state, flow.user_code, mailbox, accept=decision == "accept"
@@ -170,6 +199,19 @@ class DeviceLoginApi:
             "close this window.</p>",
         )
 
+    def _admin_approval(self, flow: DeviceFlow) -> web.Response:
+        app = escape(flow.app.display_name)
+        return self._render(
+            "Need admin approval",
+            "<h1>Need admin approval</h1>"
+            f"<p>{app} needs permission to access resources in your organization "
+            "that only an admin can grant. Ask an admin to grant permission to "
+            "this app before you can use it.</p>"
+            '<p role="alert">AADSTS90094: Administrator consent is required.</p>'
+            "<p>You can close this window.</p>",
+            status=400,
+        )
+
     def _failed(self, error: OAuthError) -> web.Response:
         return self._render(
             "Sign-in failed",
@@ -184,8 +226,9 @@ class DeviceLoginApi:
     ) -> web.Response:
         users = authority_users(self._state.directory, flow.authority)
         buttons = "".join(
-            f'<li><button type="submit" name="user" value="{escape(m.address)}">'
-            f"{escape(m.address)}</button></li>"
+            '<li><button type="submit" name="user" '
+            f'value="{escape(m.user_principal_name)}">'
+            f"{escape(m.user_principal_name)}</button></li>"
             for m in users
         )
         alert = f'<p role="alert">{escape(problem)}</p>' if problem else ""
@@ -209,12 +252,14 @@ class DeviceLoginApi:
         )
         return self._render(
             "Permissions requested",
-            f"<p>{escape(mailbox.address)}</p><h1>Permissions requested</h1>"
+            f"<p>{escape(mailbox.user_principal_name)}</p>"
+            "<h1>Permissions requested</h1>"
             f"<p>{app} (unverified) wants to:</p><ul>{items}</ul>"
             f"<p>Accepting lets {app} use this account on your device.</p>"
             '<form method="post" action="/devicelogin">'
             f'<input type="hidden" name="code" value="{escape(flow.user_code)}">'
-            f'<input type="hidden" name="user" value="{escape(mailbox.address)}">'
+            '<input type="hidden" name="user" '
+            f'value="{escape(mailbox.user_principal_name)}">'
             '<button type="submit" name="decision" value="cancel">Cancel</button> '
             '<button type="submit" name="decision" value="accept">Accept</button>'
             "</form>",

@@ -18,10 +18,17 @@ A JSON file can replace any top-level part of the defaults::
                 "public_client": false, "sign_in_audience": "AzureADMyOrg",
                 "delegated_permissions": ["Mail.Send", "User.Read", "offline_access"]}],
       "mailboxes": [{"address": "alerts@contoso.com", "id": "<guid>",
-                     "display_name": "Home Alerts", "rest_enabled": true},
+                     "display_name": "Home Alerts", "rest_enabled": true,
+                     "account_enabled": true},
+                    {"address": "alerts-shared@contoso.com", "shared": true,
+                     "send_as": ["ops@contoso.com"], "send_on_behalf": [],
+                     "full_access": ["ops@contoso.com"]},
+                    {"address": "lee@woodgrovebank.com", "tenant_id": "<other guid>"},
                     {"address": "casey@outlook.com", "id": "1d0fddbd1dab94fe",
                      "display_name": "Casey", "personal": true,
-                     "conditional_access_blocked": false}]
+                     "conditional_access_blocked": false}],
+      "other_tenants": [{"id": "<other guid>", "domains": ["woodgrovebank.com"],
+                         "display_name": "Woodgrove Bank", "user_consent_allowed": true}]
     }
 
 An app may give ``secret``/``secret_expires`` instead of ``secrets`` (one secret).
@@ -29,6 +36,25 @@ A certificate's ``expires`` overrides the end date read from the certificate
 (the portal takes it from the certificate; the override makes "expires soon"
 testable). ``mail`` may be given for a user; work users default to their
 address, personal users to none (Graph answers ``mail: null`` for them).
+
+A personal account's sign-in name (``user_principal_name``) need not be an
+Outlook.com address: a Microsoft account can be made with any address (say
+``sam@gmail.com``); its mail then goes out from the Outlook.com alias the
+account was given (``address``). ``/me`` answers ``mail: null`` and the
+sign-in name, so a client cannot take the UPN for the mailbox.
+
+Shared mailboxes (Exchange Online) list who may use them: ``full_access``
+(open the mailbox: needed to send through ``/users/{shared}``), ``send_as``
+and ``send_on_behalf`` (put it in ``from``), as
+``concepts/outlook-send-mail-from-other-user.md`` describes. The default one
+has sign-in blocked (``account_enabled`` false): "Always block sign-in for the
+shared mailbox account and keep it blocked" (Microsoft 365 admin docs, "About
+shared mailboxes").
+
+Users of another work tenant (``tenant_id`` naming one of ``other_tenants``)
+sign in at their own tenant or ``organizations``/``common``; at this tenant
+they get AADSTS50020. A tenant may forbid user consent
+(``user_consent_allowed`` false): its users then meet AADSTS90094.
 """
 
 from __future__ import annotations
@@ -64,6 +90,15 @@ CONSUMER_TENANT_ID = "9188040d-6c67-4c5b-b112-36a304b66dad"
 DEFAULT_MAX_MESSAGE_SIZE = 35 * 1024 * 1024
 #: Outlook.com: 25 MB per message (decimal megabytes: the stricter reading).
 CONSUMER_MAX_MESSAGE_SIZE = 25_000_000
+#: Another work tenant, whose users are strangers to contoso (AADSTS50020).
+OTHER_TENANT_ID = "2c8f4e1a-7b3d-4f6e-9a0c-5d1e3b7f9a24"
+OTHER_DOMAINS = ("woodgrovebank.onmicrosoft.com", "woodgrovebank.com")
+#: A work user who may use the shared mailbox (send as, full access).
+DEFAULT_WORK_USER = "ops@contoso.com"
+SHARED_MAILBOX = "alerts-shared@contoso.com"
+#: A Microsoft account made with a Gmail address, and its Outlook.com alias.
+NON_OUTLOOK_PERSONAL_UPN = "sam@gmail.com"
+NON_OUTLOOK_PERSONAL_ALIAS = "outlook_5F1A2B3C4D@outlook.com"
 
 
 class SignInAudience(StrEnum):
@@ -148,12 +183,41 @@ class Mailbox:
     mail: str | None = None
     #: Conditional Access blocks token issuance for this user (AADSTS53003).
     conditional_access_blocked: bool = False
+    #: False: the account is disabled (AADSTS50057 at sign-in and refresh).
+    account_enabled: bool = True
+    #: An Exchange shared mailbox (no sign-in of its own).
+    shared: bool = False
+    #: Users (address, UPN or id) with Send As on this mailbox.
+    send_as: list[str] = field(default_factory=list)
+    #: Users with Send on Behalf on this mailbox.
+    send_on_behalf: list[str] = field(default_factory=list)
+    #: Users with Full Access to this mailbox.
+    full_access: list[str] = field(default_factory=list)
+    #: The work tenant of the user, when it is not the directory's own.
+    tenant_id: str | None = None
 
     def __post_init__(self) -> None:
         """Default the user principal name (and a work user's mail) to the address."""
         self.user_principal_name = self.user_principal_name or self.address
         if self.mail is None and not self.personal:
             self.mail = self.address
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        """Return the addresses (lower case) mail from this mailbox may carry.
+
+        A work user's UPN is an address of the mailbox; a personal account's
+        sign-in name is not when it is not an Outlook.com address (see the
+        module docstring), so only its mailbox address counts.
+        """
+        names = {self.address.casefold()}
+        if not self.personal:
+            names.add(self.user_principal_name.casefold())
+        return frozenset(names)
+
+    def granted(self, rights: list[str], user: Mailbox) -> bool:
+        """Return True if ``user`` is named in one of this mailbox's rights lists."""
+        return any(user.matches(name) for name in rights)
 
     @property
     def token_oid(self) -> str:
@@ -182,6 +246,9 @@ class Tenant:
     domains: list[str]
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     display_name: str = "Contoso"
+    #: Users may consent to apps themselves (Entra's user consent setting);
+    #: False: only an admin may (AADSTS90094 for users).
+    user_consent_allowed: bool = True
 
     def matches(self, name: str) -> bool:
         """Return True if ``name`` is the tenant id or one of its domains."""
@@ -235,12 +302,19 @@ class Directory:
             CONSUMER_TENANT_ID, [], CONSUMER_MAX_MESSAGE_SIZE, "Microsoft Accounts"
         )
     )
+    #: Other work tenants (their users are guests nowhere here).
+    other_tenants: list[Tenant] = field(default_factory=list)
 
     @classmethod
     def default(cls) -> Directory:
-        """Return the built-in directory: contoso plus two personal accounts."""
+        """Return the built-in directory: contoso, woodgrove, personal accounts."""
         return cls(
             tenant=Tenant(DEFAULT_TENANT_ID, list(DEFAULT_DOMAINS)),
+            other_tenants=[
+                Tenant(
+                    OTHER_TENANT_ID, list(OTHER_DOMAINS), display_name="Woodgrove Bank"
+                )
+            ],
             apps=[
                 App(
                     DEFAULT_CLIENT_ID,
@@ -282,10 +356,32 @@ class Directory:
                     rest_enabled=False,
                 ),
                 Mailbox(
+                    SHARED_MAILBOX,
+                    "e4f5a6b7-c8d9-4e0f-9a1b-2c3d4e5f6a7b",
+                    "Alerts (shared)",
+                    account_enabled=False,
+                    shared=True,
+                    send_as=["ops@contoso.com", "alerts@contoso.com"],
+                    full_access=["ops@contoso.com", "alerts@contoso.com"],
+                ),
+                Mailbox(
+                    "lee@woodgrovebank.com",
+                    "7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d",
+                    "Lee (Woodgrove)",
+                    tenant_id=OTHER_TENANT_ID,
+                ),
+                Mailbox(
                     "casey@outlook.com", "1d0fddbd1dab94fe", "Casey", personal=True
                 ),
                 Mailbox(
                     "jamie@hotmail.com", "6a2b9c4d8e1f0a37", "Jamie", personal=True
+                ),
+                Mailbox(
+                    NON_OUTLOOK_PERSONAL_ALIAS,
+                    "5f1a2b3c4d0e9f18",
+                    "Sam",
+                    NON_OUTLOOK_PERSONAL_UPN,
+                    personal=True,
                 ),
             ],
         )
@@ -293,7 +389,7 @@ class Directory:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Directory:
         """Return the defaults with the parts present in ``data`` replaced."""
-        unknown = set(data) - {"tenant", "apps", "mailboxes"}
+        unknown = set(data) - {"tenant", "apps", "mailboxes", "other_tenants"}
         if unknown:
             raise ValueError(f"unknown directory keys: {', '.join(sorted(unknown))}")
         directory = cls.default()
@@ -302,6 +398,11 @@ class Directory:
                 directory.tenant = _tenant(_mapping(data["tenant"], "tenant"))
             if "apps" in data:
                 directory.apps = [_app(_mapping(a, "apps[]")) for a in data["apps"]]
+            if "other_tenants" in data:
+                directory.other_tenants = [
+                    _tenant(_mapping(t, "other_tenants[]"))
+                    for t in data["other_tenants"]
+                ]
             if "mailboxes" in data:
                 directory.mailboxes = [
                     _mailbox(_mapping(m, "mailboxes[]")) for m in data["mailboxes"]
@@ -322,18 +423,23 @@ class Directory:
         return cls.from_json(_mapping(data, str(path)))
 
     @property
+    def work_tenants(self) -> list[Tenant]:
+        """Return the directory's own tenant and the other work tenants."""
+        return [self.tenant, *self.other_tenants]
+
+    @property
     def tenant_ids(self) -> frozenset[str]:
-        """Return the ids of the work tenant and the consumer tenant (lower case)."""
+        """Return the ids of every tenant, the consumer one too (lower case)."""
         return frozenset(
             {
-                self.tenant.tenant_id.casefold(),
+                *(tenant.tenant_id.casefold() for tenant in self.work_tenants),
                 self.consumer_tenant.tenant_id.casefold(),
             }
         )
 
     def find_tenant(self, name: str) -> Tenant | None:
-        """Return the work tenant if ``name`` is its id or one of its domains."""
-        return self.tenant if self.tenant.matches(name) else None
+        """Return the work tenant whose id or domain ``name`` is."""
+        return next((t for t in self.work_tenants if t.matches(name)), None)
 
     def authority(self, name: str) -> Authority | None:
         """Return the sign-in authority a URL's first path segment names."""
@@ -355,7 +461,11 @@ class Directory:
 
     def tenant_of(self, mailbox: Mailbox) -> Tenant:
         """Return the tenant a user belongs to."""
-        return self.consumer_tenant if mailbox.personal else self.tenant
+        if mailbox.personal:
+            return self.consumer_tenant
+        if mailbox.tenant_id is not None:
+            return self.find_tenant(mailbox.tenant_id) or self.tenant
+        return self.tenant
 
     def find_app(self, client_id: str) -> App | None:
         """Return the app registration with this client id."""
@@ -427,6 +537,7 @@ def _tenant(data: Mapping[str, Any]) -> Tenant:
         [str(domain) for domain in data.get("domains", [])],
         int(data.get("max_message_size", DEFAULT_MAX_MESSAGE_SIZE)),
         str(data.get("display_name", "Contoso")),
+        bool(data.get("user_consent_allowed", True)),
     )
 
 
@@ -508,4 +619,10 @@ def _mailbox(data: Mapping[str, Any]) -> Mailbox:
         personal=personal,
         mail=None if mail is None else str(mail),
         conditional_access_blocked=bool(data.get("conditional_access_blocked", False)),
+        account_enabled=bool(data.get("account_enabled", True)),
+        shared=bool(data.get("shared", False)),
+        send_as=[str(user) for user in data.get("send_as", [])],
+        send_on_behalf=[str(user) for user in data.get("send_on_behalf", [])],
+        full_access=[str(user) for user in data.get("full_access", [])],
+        tenant_id=None if data.get("tenant_id") is None else str(data["tenant_id"]),
     )

@@ -5,7 +5,8 @@ it until cleared) and a ``match`` (an operation name, ``graph`` for any call und
 ``/v1.0``, or ``any``). Any fault may also name a ``client_id`` (the app whose
 requests it hits: the token's ``appid``, the token request's ``client_id``, or the
 app that opened an upload session) and a ``mailbox`` (address, UPN or id of the
-mailbox a Graph call or upload is for; token requests have none). On the command
+mailbox a Graph call or upload is for; of token requests, those that redeem a
+refresh token or a signed-in device code name their user). On the command
 line it is written ``KIND[:key=value,...]``, for example
 ``429:count=3,retry_after=2,match=sendMail``,
 ``503:count=-1,match=sendMail,mailbox=alerts@contoso.com`` or
@@ -14,6 +15,32 @@ line it is written ``KIND[:key=value,...]``, for example
 ``chunk_ranges`` makes the next chunk error answers carry ``nextExpectedRanges``
 (Outlook does not document it); ``size_exceeded`` answers 400
 ``ErrorMessageSizeExceeded`` (as Exchange has been seen to do during uploads).
+
+``submission_quota`` answers ``ErrorSubmissionQuotaExceeded`` to sendMail or a
+draft's send. Exchange's EWS reference (office-developer-exchange-docs
+``web-service-reference/responsecode.md``) says "a user cannot immediately
+send more requests because the submission quota has been reached"; its HTTP
+status in Graph is not documented. The default is 429 (what Microsoft's own
+microsoft/notification-provider tests give it) without ``Retry-After`` (none
+is documented, so a client must pick its own wait); ``status`` and
+``retry_after`` change that, e.g. ``submission_quota:status=403,retry_after=60``.
+
+Refresh-token refusals, answered to a ``refresh_token`` grant at the token
+endpoint (``reference-error-codes.md`` for the numbers and their wording);
+the refresh token hit then keeps failing that way, as Entra's would, until
+the person signs in again (a fault with ``mailbox=`` hits that user's tokens):
+
+| kind | AADSTS | ``error`` (option ``error`` overrides it) |
+|---|---|---|
+| ``mfa_required`` | 50076 | ``interaction_required`` |
+| ``mfa_registration_required`` | 50079 | ``interaction_required`` |
+| ``sign_in_frequency`` | 70043 | ``invalid_grant`` (+ ``suberror: token_expired``) |
+| ``refresh_token_inactive`` | 700082 | ``invalid_grant`` |
+| ``user_disabled`` | 50057 | ``invalid_grant`` |
+| ``admin_consent_required`` | 90094 | ``invalid_grant`` |
+
+Microsoft documents the ``error`` of none of these numbers (see `signin.py`
+for what each choice rests on).
 """
 
 from __future__ import annotations
@@ -48,6 +75,13 @@ class FaultKind(StrEnum):
     TOKEN_DOWN = "token_down"  # noqa: S105 - a fault kind
     CHUNK_RANGES = "chunk_ranges"
     SIZE_EXCEEDED = "size_exceeded"
+    SUBMISSION_QUOTA = "submission_quota"
+    MFA_REQUIRED = "mfa_required"
+    MFA_REGISTRATION_REQUIRED = "mfa_registration_required"
+    SIGN_IN_FREQUENCY = "sign_in_frequency"
+    REFRESH_TOKEN_INACTIVE = "refresh_token_inactive"  # noqa: S105 - a fault kind
+    USER_DISABLED = "user_disabled"
+    ADMIN_CONSENT_REQUIRED = "admin_consent_required"
 
 
 #: Kinds answered in place of the real response (by the server middleware).
@@ -59,21 +93,42 @@ RESPONSE_KINDS = frozenset(
         FaultKind.DROP,
         FaultKind.TOKEN_DOWN,
         FaultKind.SIZE_EXCEEDED,
+        FaultKind.SUBMISSION_QUOTA,
+    }
+)
+#: Refusals of a refresh token (answered by the refresh grant).
+REFRESH_KINDS = frozenset(
+    {
+        FaultKind.MFA_REQUIRED,
+        FaultKind.MFA_REGISTRATION_REQUIRED,
+        FaultKind.SIGN_IN_FREQUENCY,
+        FaultKind.REFRESH_TOKEN_INACTIVE,
+        FaultKind.USER_DISABLED,
+        FaultKind.ADMIN_CONSENT_REQUIRED,
     }
 )
 #: Kinds that only make sense at the token endpoint.
-TOKEN_KINDS = frozenset(
-    {
-        FaultKind.EXPIRED_SECRET,
-        FaultKind.WRONG_SECRET,
-        FaultKind.MISSING_ROLE,
-        FaultKind.TOKEN_DOWN,
-    }
+TOKEN_KINDS = (
+    frozenset(
+        {
+            FaultKind.EXPIRED_SECRET,
+            FaultKind.WRONG_SECRET,
+            FaultKind.MISSING_ROLE,
+            FaultKind.TOKEN_DOWN,
+        }
+    )
+    | REFRESH_KINDS
 )
+#: The ``error`` values a refresh refusal may be given.
+REFRESH_ERRORS = frozenset({"invalid_grant", "interaction_required"})
 #: Operations a kind may match (the first is its default); others match any.
 _ALLOWED_MATCHES: Mapping[FaultKind, tuple[str, ...]] = {
     **dict.fromkeys(TOKEN_KINDS, (Operation.TOKEN.value,)),
     FaultKind.CHUNK_RANGES: (Operation.UPLOAD_CHUNK.value,),
+    FaultKind.SUBMISSION_QUOTA: (
+        Operation.SEND_MAIL.value,
+        Operation.SEND_DRAFT.value,
+    ),
     FaultKind.SIZE_EXCEEDED: (
         Operation.UPLOAD_CHUNK.value,
         Operation.CREATE_UPLOAD_SESSION.value,
@@ -90,8 +145,12 @@ _OPTIONS: Mapping[FaultKind, frozenset[str]] = {
     FaultKind.GATEWAY_TIMEOUT: frozenset({"after_accept"}),
     FaultKind.DROP: frozenset({"after_accept"}),
     FaultKind.LATENCY: frozenset({"delay_ms"}),
+    FaultKind.SUBMISSION_QUOTA: _RETRY_OPTIONS | {"status"},
+    **dict.fromkeys(REFRESH_KINDS, frozenset({"error"})),
 }
 _TYPES: Mapping[str, type] = {
+    "status": int,
+    "error": str,
     "count": int,
     "match": str,
     "retry_after": int,
@@ -133,6 +192,10 @@ class Fault:
     client_id: str = ""
     #: Only requests for this mailbox (address, UPN or id); "" for any.
     mailbox: str = ""
+    #: submission_quota: the HTTP status answered.
+    status: int = 429
+    #: Refresh refusals: the OAuth ``error`` ("" for the kind's default).
+    error: str = ""
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     hits: int = 0
 
@@ -157,6 +220,11 @@ class Fault:
             raise ValueError("delay_ms and retry_after cannot be negative")
         if self.retry_after_date and self.retry_after is None:
             raise ValueError("retry_after_date needs retry_after (seconds from now)")
+        if not 400 <= self.status <= 599:
+            raise ValueError("status must be an HTTP error status (400-599)")
+        if self.error and self.error not in REFRESH_ERRORS:
+            choices = ", ".join(sorted(REFRESH_ERRORS))
+            raise ValueError(f"error must be one of {choices}")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, object]) -> Fault:

@@ -11,6 +11,22 @@ delegated token may use ``/users/{its own id or UPN}`` like ``/me`` and gets 403
 ``ErrorAccessDenied`` for anyone else. ``GET /applications(appId='...')`` and
 ``/applications/{id}`` answer the app registration's credentials
 (``api-reference/v1.0/api/application-get.md``: Application.Read.All).
+
+Sending from another mailbox (a shared one) with a delegated token follows
+``concepts/outlook-send-mail-from-other-user.md``: the token needs
+``Mail.Send.Shared`` and the signed-in user Send As or Send on Behalf on the
+mailbox in ``from`` (else 403 ``ErrorSendAsDenied``, the page's example 2),
+either through ``/me`` with ``from`` set, or through ``/users/{shared}``, which
+also needs Full Access (else 403 ``ErrorAccessDenied``; drafts there need
+``Mail.ReadWrite.Shared``). Send As leaves no trace of the delegate; Send on
+Behalf makes the delegate the ``sender``.
+
+Every accepted message is counted against Exchange's sending limits (see
+`state.RecipientLedger`): over one, sendMail still answers 202 and the
+sender gets an NDR instead of the message being delivered. A message over
+the mailbox's size limit (the tenant's, 25 MB for Outlook.com) is refused
+with ``ErrorMessageSizeExceeded`` at sendMail, at a draft's send, and already
+when an attachment or an upload session would take the draft over it.
 """
 
 from __future__ import annotations
@@ -41,8 +57,11 @@ from .schemas import BodySchemaError
 from .state import (
     Draft,
     EmulatorState,
+    Limit,
+    LimitCrossing,
     ReceivedMessage,
     StoredAttachment,
+    non_delivery_report,
 )
 
 #: Graph's request limit. It also caps inline attachments below 3 MiB: their
@@ -52,6 +71,11 @@ MAX_UPLOAD_SIZE = 150 * 1024 * 1024
 UPLOAD_SESSION_LIFETIME = timedelta(hours=1)
 MAIL_SEND = "Mail.Send"
 MAIL_READ_WRITE = "Mail.ReadWrite"
+#: The delegated permissions that reach other people's (shared) mailboxes.
+SHARED_SUFFIX = ".Shared"
+MAIL_SEND_SHARED = MAIL_SEND + SHARED_SUFFIX
+#: The signed-in user acting on another mailbox (request key).
+DELEGATE = "o365_emulator_delegate"
 DIRECTORY_READ_ROLES = frozenset(
     {
         "User.Read.All",
@@ -156,6 +180,22 @@ def _iso_or_none(moment: datetime | None) -> str | None:
     return iso(moment) if moment is not None else None
 
 
+def _send_as_denied() -> GraphError:
+    """Return 403 ErrorSendAsDenied (outlook-send-mail-from-other-user.md)."""
+    return GraphError(
+        403,
+        "ErrorSendAsDenied",
+        "The user account which was used to submit this request does not have the "
+        "right to send mail on behalf of the specified sending account., Cannot "
+        "submit message.",
+    )
+
+
+def _address(message: dict[str, Any], field: str) -> str | None:
+    value = ((message.get(field) or {}).get("emailAddress") or {}).get("address")
+    return None if value is None else str(value)
+
+
 class GraphApi:
     """Handlers for sendMail, drafts, attachments, upload sessions and users."""
 
@@ -227,27 +267,29 @@ class GraphApi:
         message: dict[str, Any] = params["Message"]
         items = message.pop("attachments", None) or []
         self._check_recipients(message)
-        self._check_sender(message, mailbox)
+        author, delegate, on_behalf = self._check_sender(request, message, mailbox)
         decoded = [
             self._decode(item, f"Message.attachments[{index}]")
             for index, item in enumerate(items)
         ]
-        self._check_size(message, [len(data) for data in decoded], mailbox)
+        self._check_size(message, [len(data) for data in decoded], author)
         attachments = [
             await self._save(item, data)
             for item, data in zip(items, decoded, strict=True)
         ]
         save = params.get("SaveToSentItems")
         claims = request[CLAIMS]
-        self._store.deliver(
+        self._submit(
             ReceivedMessage(
-                mailbox,
+                author,
                 message,
                 save is not False,
                 "sendMail",
                 attachments,
                 client_id=str(claims.get("appid")),
                 signed_in=_delegated(claims),
+                delegate=delegate,
+                on_behalf=on_behalf,
             )
         )
         return web.Response(status=202)
@@ -287,6 +329,7 @@ class GraphApi:
         except BodySchemaError as err:
             raise _invalid_body(err) from err
         data = self._decode(item, "")
+        self._check_draft_size(draft, len(data))
         attachment = await self._save(item, data)
         draft.attachments.append(attachment)
         context = (
@@ -348,6 +391,7 @@ class GraphApi:
                 f"The attachment size {size} exceeds the maximum of {MAX_UPLOAD_SIZE} "
                 "bytes for an upload session.",
             )
+        self._check_draft_size(draft, int(size))
         session = self._store.open_session(
             draft,
             name=str(name),
@@ -384,19 +428,23 @@ class GraphApi:
                 "upload session before sending.",
             )
         self._check_recipients(draft.message)
-        self._check_sender(draft.message, mailbox)
-        self._check_size(draft.message, [a.size for a in draft.attachments], mailbox)
+        author, delegate, on_behalf = self._check_sender(
+            request, draft.message, mailbox
+        )
+        self._check_size(draft.message, [a.size for a in draft.attachments], author)
         del self._store.drafts[draft.id]
         claims = request[CLAIMS]
-        self._store.deliver(
+        self._submit(
             ReceivedMessage(
-                mailbox,
+                author,
                 draft.message,
                 True,
                 "draft",
                 draft.attachments,
                 client_id=str(claims.get("appid")),
                 signed_in=_delegated(claims),
+                delegate=delegate,
+                on_behalf=on_behalf,
             )
         )
         return web.Response(status=202)
@@ -438,7 +486,7 @@ class GraphApi:
         )
         if wanted is not None:
             values |= {
-                "accountEnabled": True,
+                "accountEnabled": mailbox.account_enabled,
                 "mailNickname": mailbox.address.split("@")[0],
                 "otherMails": [],
                 "proxyAddresses": [f"SMTP:{mailbox.address}"] if mailbox.mail else [],
@@ -617,8 +665,8 @@ class GraphApi:
         if _delegated(claims):
             mailbox = self._signed_in_user(claims)
             if user is not None and not mailbox.matches(user):
-                raise denied
-            if permission.casefold() not in _scopes(claims):
+                mailbox = self._shared_mailbox(request, claims, mailbox, permission)
+            elif permission.casefold() not in _scopes(claims):
                 raise denied
         else:
             if user is None:
@@ -638,6 +686,34 @@ class GraphApi:
                 "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
             )
         return mailbox
+
+    def _shared_mailbox(
+        self,
+        request: web.Request,
+        claims: dict[str, Any],
+        me: Mailbox,
+        permission: str,
+    ) -> Mailbox:
+        """Return another mailbox the signed-in user may open, or refuse (403).
+
+        outlook-send-mail-from-other-user.md: ``{permission}.Shared`` in the
+        token, and Full Access to the mailbox for ``/users/{that mailbox}``.
+        """
+        denied = GraphError(
+            403,
+            "ErrorAccessDenied",
+            "Access is denied. Check credentials and try again.",
+        )
+        user = request.match_info["user"]
+        other = self._state.directory.find_mailbox(user, str(claims.get("tid")))
+        if other is None or me.personal or other.personal:
+            raise denied
+        if (permission + SHARED_SUFFIX).casefold() not in _scopes(claims):
+            raise denied
+        if not other.granted(other.full_access, me):
+            raise denied
+        request[DELEGATE] = me
+        return other
 
     def _signed_in_user(self, claims: dict[str, Any]) -> Mailbox:
         """Return the user a delegated token was issued to."""
@@ -700,21 +776,116 @@ class GraphApi:
                     "can be submitted.",
                 )
 
-    def _check_sender(self, message: dict[str, Any], mailbox: Mailbox) -> None:
-        """Refuse ``from``/``sender`` addresses other than the mailbox's own."""
-        for field in ("from", "sender"):
-            address = ((message.get(field) or {}).get("emailAddress") or {}).get(
-                "address"
+    def _check_sender(
+        self, request: web.Request, message: dict[str, Any], mailbox: Mailbox
+    ) -> tuple[Mailbox, Mailbox | None, bool]:
+        """Return who the message is from, the delegate, and whether on behalf.
+
+        ``from`` (or ``sender``) may name the mailbox itself; with a delegated
+        token it may also name a mailbox the signed-in user has Send As or
+        Send on Behalf on, when the token has ``Mail.Send.Shared``
+        (outlook-send-mail-from-other-user.md). Anything else, and any
+        ``from`` with an app-only token that is not the mailbox's own, is 403
+        ``ErrorSendAsDenied`` (what Graph does with an app-only token and
+        another mailbox in ``from`` is not documented).
+        """
+        claims = request[CLAIMS]
+        delegate: Mailbox | None = request.get(DELEGATE)
+        wanted = _address(message, "from") or _address(message, "sender")
+        author = mailbox
+        if wanted is not None and wanted.casefold() not in mailbox.own_addresses:
+            if not _delegated(claims) or delegate is not None:
+                raise _send_as_denied()
+            found = self._state.directory.find_mailbox(wanted, str(claims.get("tid")))
+            if found is None or found.personal or mailbox.personal:
+                raise _send_as_denied()
+            author, delegate = found, mailbox
+        sender = _address(message, "sender")
+        allowed = author.own_addresses | (
+            delegate.own_addresses if delegate is not None else frozenset()
+        )
+        if sender is not None and sender.casefold() not in allowed:
+            raise _send_as_denied()
+        if delegate is None:
+            return author, None, False
+        if MAIL_SEND_SHARED.casefold() not in _scopes(claims):
+            raise _send_as_denied()
+        if author.granted(author.send_as, delegate):
+            return author, delegate, False
+        if author.granted(author.send_on_behalf, delegate):
+            return author, delegate, True
+        raise _send_as_denied()
+
+    def _submit(self, received: ReceivedMessage) -> None:
+        """Deliver an accepted message, or an NDR when it crosses a sending limit.
+
+        Recipients count against the submitter, with the limit of the mailbox
+        in From (see `state.RecipientLedger`). The message that would cross a
+        limit is refused whole (the strict reading of "messages are rejected").
+        """
+        settings = self._state.settings
+        ledger = self._state.recipients
+        count = received.recipient_count
+        submitter = received.submitter.address
+        counted = ledger.counted(submitter)
+        per_message = settings.max_recipients_per_message
+        daily = (
+            settings.daily_recipient_limit_personal
+            if received.mailbox.personal
+            else settings.daily_recipient_limit_work
+        )
+        if per_message and count > per_message:
+            # What Graph answers to a message over the per-message limit is not
+            # documented (a 400 would be as plausible): Exchange's NDR, as for
+            # the daily limit, keeps the one documented signal.
+            limit, allowed = Limit.RECIPIENTS_PER_MESSAGE, per_message
+            status, diagnostic = (
+                "550 5.5.3",
+                "RESOLVER.ADR.RecipLimit; too many recipients",
             )
-            own = {mailbox.address.casefold(), mailbox.user_principal_name.casefold()}
-            if address is not None and str(address).casefold() not in own:
-                raise GraphError(
-                    403,
-                    "ErrorSendAsDenied",
-                    "The user account which was used to submit this request does not "
-                    "have the right to send mail on behalf of the specified sending "
-                    "account., Cannot submit message.",
-                )
+            reason = (
+                "This message has too many recipients. Please try to resend with "
+                f"fewer recipients (at most {per_message})."
+            )
+        elif daily and counted + count > daily:
+            limit, allowed = Limit.RECIPIENTS_PER_DAY, daily
+            status = "554 5.2.0"
+            diagnostic = (
+                "STOREDRV.Submission.Exception:SubmissionQuotaExceededException"
+            )
+            reason = (
+                f"The sender has sent to {counted} recipients in the last 24 hours; "
+                f"this message's {count} would take it over the limit of {daily}. "
+                "Sending resumes as the 24-hour window moves on."
+            )
+        else:
+            ledger.add(submitter, count)
+            self._store.deliver(received)
+            return
+        self._store.discard_attachments(received.attachments)
+        report = non_delivery_report(
+            received, status=status, diagnostic=diagnostic, reason=reason
+        )
+        self._store.deliver(report)
+        ledger.crossings.append(
+            LimitCrossing(
+                limit=limit,
+                mailbox=received.mailbox.address,
+                submitter=submitter,
+                allowed=allowed,
+                counted=counted,
+                recipients=count,
+                subject=received.subject,
+                at=report.received_at,
+                ndr_id=report.id,
+            )
+        )
+
+    def _check_draft_size(self, draft: Draft, adding: int) -> None:
+        """Refuse an attachment (or upload) that takes a draft over the limit."""
+        sizes = [a.size for a in draft.attachments]
+        sizes += [s.size for s in self._store.sessions_of(draft)]
+        self._check_size(draft.message, [*sizes, adding], draft.mailbox)
 
     def _check_size(
         self, message: dict[str, Any], sizes: list[int], mailbox: Mailbox

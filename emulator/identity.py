@@ -13,6 +13,13 @@ name the issuer ``.../{tenantid}/v2.0``). Grants:
   (``docs/identity-platform/v2-oauth2-device-code.md``);
 * ``refresh_token`` (``docs/identity-platform/v2-oauth2-auth-code-flow.md``,
   refresh section), rotating the refresh token on every use.
+
+Microsoft Graph is named by the emulator's own URL or by Graph's public one,
+``https://graph.microsoft.com`` (as ``scopes-oidc.md`` and Apprise write
+``https://graph.microsoft.com/Mail.Send``): both are the same resource, as
+Entra takes any of a resource's identifier URIs. Apps are registered in the
+directory's own tenant: at another tenant a single-tenant app, and any app
+asking for an app-only token, is unknown there (AADSTS700016).
 """
 
 from __future__ import annotations
@@ -36,12 +43,13 @@ from .common import (
     read_limited,
     utc_now,
 )
-from .directory import App, Authority, AuthorityKind, Mailbox, Tenant
-from .faults import FaultKind
+from .directory import App, Authority, AuthorityKind, Mailbox, SignInAudience, Tenant
+from .faults import REFRESH_KINDS, FaultKind
 from .signin import (
     DeviceFlow,
     FlowStatus,
     GrantState,
+    RefreshGrant,
     ScopeRequest,
     authorization_declined,
     authorization_pending,
@@ -51,6 +59,7 @@ from .signin import (
     consent_missing,
     expired_token,
     parse_scopes,
+    refresh_refusal,
     slow_down,
 )
 from .state import EmulatorState
@@ -95,6 +104,50 @@ def _missing(parameter: str) -> OAuthError:
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def app_not_found(client_id: str, where: str) -> OAuthError:
+    """Return AADSTS700016: no such application in that directory."""
+    return OAuthError(
+        400,
+        "unauthorized_client",
+        700016,
+        f"Application with identifier '{client_id}' was not found in the "
+        f"directory '{where}'. " + _NOT_INSTALLED,
+    )
+
+
+def issue_refresh_token(
+    state: EmulatorState, *, user: Mailbox, app: App, scope: str, graph_resource: str
+) -> RefreshGrant:
+    """Issue a refresh token as a finished device code sign-in would.
+
+    For people who want a token without a client that signs in (the Apprise
+    personal URL carries one). The user is checked at their home authority
+    (``consumers`` for personal accounts) and consents to ``scope``.
+    """
+    directory = state.directory
+    tenant = directory.tenant_of(user)
+    authority = directory.authority("consumers" if user.personal else tenant.tenant_id)
+    assert authority is not None
+    check_app_authority(app, authority)
+    check_user(directory, app, authority, user)
+    scopes = parse_scopes(
+        scope,
+        graph_resource=graph_resource,
+        known_resources=state.audiences,
+        tenant=tenant.tenant_id,
+    )
+    if not scopes.offline:
+        raise OAuthError(
+            400,
+            "invalid_scope",
+            70011,
+            "A refresh token needs the scope 'offline_access'.",
+        )
+    state.signins.consent(user, app, scopes.consent_needed(app))
+    state.stats.refresh_tokens_issued += 1
+    return state.signins.issue_refresh_token(user, app, scopes)
 
 
 async def read_form(request: web.Request) -> dict[str, str]:
@@ -214,6 +267,8 @@ class IdentityApi:
         authority = self._authority(request)
         form = await read_form(request)
         app = self._app(form, authority)
+        # reference-error-codes.md: AADSTS9002332 for a work-only app at
+        # /consumers (and 9002331, 50194 for the other mismatches).
         check_app_authority(app, authority)
         scope = form.get("scope")
         if not scope:
@@ -291,7 +346,7 @@ class IdentityApi:
             )
         tenant = authority.tenant
         assert tenant is not None
-        app = self._app(form, authority)
+        app = self._app(form, authority, app_only=True)
         self._authenticate_client(request, app, authority, form, public_allowed=False)
         audience = self._audience(tenant, form.get("scope"))
         roles = list(app.roles)
@@ -319,6 +374,7 @@ class IdentityApi:
     ) -> web.Response:
         """Answer a poll of a device code flow."""
         app = self._app(form, authority)
+        check_app_authority(app, authority)  # the registration may have changed
         authenticated = self._authenticate_client(
             request, app, authority, form, public_allowed=True
         )
@@ -339,7 +395,7 @@ class IdentityApi:
         if flow.status is FlowStatus.PENDING:
             raise authorization_pending()
         if flow.status is FlowStatus.DECLINED:
-            raise authorization_declined()
+            raise authorization_declined(self._state.settings.device_decline_error)
         if flow.status is FlowStatus.FAILED:
             assert flow.error is not None
             raise flow.error
@@ -385,11 +441,18 @@ class IdentityApi:
                 70000,
                 "The provided value for the 'refresh_token' is not valid.",
             )
+        now = self._state.clock.now()
         failure = grant.failure(
-            app.client_id, self._state.settings.refresh_token_lifetime
+            app.client_id, self._state.settings.refresh_token_lifetime, now
         )
         if failure is not None:
             raise failure
+        fault = self._state.faults.take(
+            Operation.TOKEN, REFRESH_KINDS, request.get(TARGET)
+        )
+        if fault is not None:
+            grant.refusal = refresh_refusal(fault.kind, grant, now, fault.error)
+            raise grant.refusal
         check_app_authority(app, authority)
         check_user(self._state.directory, app, authority, grant.user)
         scope = form.get("scope")
@@ -466,25 +529,33 @@ class IdentityApi:
         stats.tokens_issued += 1
         stats.token_grants[grant_type] += 1
 
-    def _app(self, form: dict[str, str], authority: Authority) -> App:
+    def _app(
+        self, form: dict[str, str], authority: Authority, *, app_only: bool = False
+    ) -> App:
+        """Return the app, as the authority's directory knows it.
+
+        Apps live in the directory's own tenant. At another work tenant a
+        single-tenant app does not exist, and no app has the service principal
+        with admin consent that app-only tokens need (AADSTS700016).
+        """
         client_id = form.get("client_id")
         if not client_id:
             raise _missing("client_id")
+        tenant = authority.tenant
+        where = (
+            (tenant.domains[0] if tenant.domains else tenant.tenant_id)
+            if tenant is not None
+            else authority.name
+        )
         app = self._state.directory.find_app(client_id)
         if app is None:
-            tenant = authority.tenant
-            where = (
-                (tenant.domains[0] if tenant.domains else tenant.tenant_id)
-                if tenant is not None
-                else authority.name
-            )
-            raise OAuthError(
-                400,
-                "unauthorized_client",
-                700016,
-                f"Application with identifier '{client_id}' was not found in the "
-                f"directory '{where}'. " + _NOT_INSTALLED,
-            )
+            raise app_not_found(client_id, where)
+        foreign = (
+            authority.kind is AuthorityKind.TENANT
+            and tenant is not self._state.directory.tenant
+        )
+        if foreign and (app_only or app.sign_in_audience is SignInAudience.MY_ORG):
+            raise app_not_found(client_id, where)
         return app
 
     def _scopes(
@@ -505,9 +576,11 @@ class IdentityApi:
         listed = {p.casefold() for p in app.delegated_permissions}
         missing = [p for p in scopes.consent_needed(app) if p.casefold() not in listed]
         if missing:
+            # reference-error-codes.md: AADSTS650057; the `error` is a setting
+            # (settings.py says what each value rests on).
             raise OAuthError(
                 400,
-                "invalid_client",
+                self._state.settings.unlisted_scope_error,
                 650057,
                 "Invalid resource. The client has requested access to a resource "
                 "which is not listed in the requested permissions in the client's "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 import contextlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 import ssl
 from types import TracebackType
@@ -47,17 +47,26 @@ from .common import (
     client_request_id,
     utc_now,
 )
-from .control import ControlApi
+from .control import APPRISE_PERSONAL_SCOPE, ControlApi
 from .devicelogin import DeviceLoginApi, LoginResult, complete_device_login
-from .directory import ClientSecret, Directory, Mailbox
+from .directory import DEFAULT_PUBLIC_CLIENT_ID, ClientSecret, Directory, Mailbox
 from .faults import RESPONSE_KINDS, Fault, FaultKind, Target
 from .graph import GraphApi
-from .identity import IdentityApi, read_form
+from .identity import (
+    DEVICE_CODE_GRANT,
+    REFRESH_TOKEN_GRANT,
+    IdentityApi,
+    issue_refresh_token,
+    read_form,
+)
 from .schemas import GraphSchemas
 from .settings import (
+    DEFAULT_DAILY_RECIPIENT_LIMIT_PERSONAL,
+    DEFAULT_DAILY_RECIPIENT_LIMIT_WORK,
     DEFAULT_DEVICE_CODE_INTERVAL,
     DEFAULT_DEVICE_CODE_LIFETIME,
     DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_RECIPIENTS_PER_MESSAGE,
     DEFAULT_MIN_UPLOAD_SIZE,
     DEFAULT_REFRESH_TOKEN_LIFETIME,
     DEFAULT_TOKEN_LIFETIME,
@@ -67,8 +76,19 @@ from .settings import (
     Settings,
 )
 from .signin import RevokeReason
-from .state import EmulatorState, MailStore, ReceivedMessage, RequestRecord
-from .tokens import TokenError, bearer_token, normalise_audience
+from .state import (
+    EmulatorState,
+    LimitCrossing,
+    MailStore,
+    ReceivedMessage,
+    RequestRecord,
+)
+from .tokens import (
+    GRAPH_RESOURCE_ALIASES,
+    TokenError,
+    bearer_token,
+    normalise_audience,
+)
 from .uploads import UploadApi
 
 __all__ = [
@@ -106,6 +126,15 @@ _GRAPH_FAULTS = {
     FaultKind.SIZE_EXCEEDED: (
         "ErrorMessageSizeExceeded",
         "The message exceeds the maximum supported size.",
+    ),
+    # office-developer-exchange-docs web-service-reference/responsecode.md; the
+    # text is the EWS Managed API's (OfficeDev/ews-managed-api ServiceError.cs).
+    FaultKind.SUBMISSION_QUOTA: (
+        "ErrorSubmissionQuotaExceeded",
+        (
+            "The message couldn't be sent because the sender's submission quota "
+            "was exceeded. Please try again later."
+        ),
     ),
 }
 
@@ -161,6 +190,15 @@ class Emulator:
     refresh_token_lifetime = _Setting[float]()
     #: Consent to scopes the app does not list (documented); False: AADSTS650057.
     dynamic_consent = _Setting[bool]()
+    #: The ``error`` of AADSTS650057: invalid_client (seen), invalid_request, invalid_scope.
+    unlisted_scope_error = _Setting[str]()
+    #: A refused consent: ``authorization_declined`` (Entra) or ``access_denied``.
+    device_decline_error = _Setting[str]()
+    #: Recipients per 24 hours: work mailboxes (10,000), personal (300, observed).
+    daily_recipient_limit_work = _Setting[int]()
+    daily_recipient_limit_personal = _Setting[int]()
+    #: To + Cc + Bcc of one message (500).
+    max_recipients_per_message = _Setting[int]()
 
     def __init__(
         self,
@@ -178,6 +216,11 @@ class Emulator:
         device_code_interval: int = DEFAULT_DEVICE_CODE_INTERVAL,
         refresh_token_lifetime: float = DEFAULT_REFRESH_TOKEN_LIFETIME,
         dynamic_consent: bool = True,
+        unlisted_scope_error: str = "invalid_client",
+        device_decline_error: str = "authorization_declined",
+        daily_recipient_limit_work: int = DEFAULT_DAILY_RECIPIENT_LIMIT_WORK,
+        daily_recipient_limit_personal: int = DEFAULT_DAILY_RECIPIENT_LIMIT_PERSONAL,
+        max_recipients_per_message: int = DEFAULT_MAX_RECIPIENTS_PER_MESSAGE,
     ) -> None:
         """Prepare an emulator (see `Settings` for what each setting does)."""
         self.state_dir = Path(state_dir).resolve()
@@ -194,6 +237,11 @@ class Emulator:
             device_code_interval=device_code_interval,
             refresh_token_lifetime=refresh_token_lifetime,
             dynamic_consent=dynamic_consent,
+            unlisted_scope_error=unlisted_scope_error,
+            device_decline_error=device_decline_error,
+            daily_recipient_limit_work=daily_recipient_limit_work,
+            daily_recipient_limit_personal=daily_recipient_limit_personal,
+            max_recipients_per_message=max_recipients_per_message,
         )
         self._state = EmulatorState(
             directory or Directory.default(),
@@ -231,7 +279,7 @@ class Emulator:
         self._url = _url(public, bound)
         self._state.audiences = frozenset(
             normalise_audience(_url(name, bound)) for name in server_names(host)
-        )
+        ) | {normalise_audience(alias) for alias in GRAPH_RESOURCE_ALIASES}
         self._runner = runner
 
     async def stop(self) -> None:
@@ -341,7 +389,10 @@ class Emulator:
         return message.attachments[index].path.read_bytes()
 
     def reset(self) -> None:
-        """Forget messages, drafts, uploads, faults, sign-ins and statistics."""
+        """Forget mail, uploads, faults, sign-ins, statistics and counted recipients.
+
+        The clock goes back to real time too.
+        """
         self._state.reset()
 
     def set_roles(self, roles: Iterable[str], client_id: str | None = None) -> None:
@@ -437,6 +488,73 @@ class Emulator:
     def expire_refresh_tokens(self, user: str | Mailbox) -> int:
         """Make a user's refresh tokens expired (AADSTS70008); return how many."""
         return self._state.signins.expire(self.directory.user(user))
+
+    def issue_refresh_token(
+        self,
+        user: str | Mailbox,
+        *,
+        client_id: str | None = None,
+        scope: str = APPRISE_PERSONAL_SCOPE,
+    ) -> str:
+        """Return a refresh token for ``user``, as if they had signed in and consented.
+
+        The default app is the public sign-in client, the default scope what
+        Apprise's personal mode asks for. Raises `OAuthError` when the app or
+        the account cannot sign in (e.g. AADSTS9002332), KeyError for an
+        unknown user or app.
+        """
+        app = self.directory.app(client_id or DEFAULT_PUBLIC_CLIENT_ID)
+        grant = issue_refresh_token(
+            self._state,
+            user=self.directory.user(user),
+            app=app,
+            scope=scope,
+            graph_resource=self.url,
+        )
+        return grant.token
+
+    # Clock and sending limits -------------------------------------------------
+
+    @property
+    def clock_offset(self) -> timedelta:
+        """Return how far the emulator's day-scale clock is ahead of real time."""
+        return self._state.clock.offset
+
+    @clock_offset.setter
+    def clock_offset(self, offset: timedelta) -> None:
+        self._state.clock.offset = offset
+
+    def now(self) -> datetime:
+        """Return the emulator's time (real time plus `clock_offset`)."""
+        return self._state.clock.now()
+
+    def advance_clock(self, seconds: float | timedelta) -> datetime:
+        """Move the emulator's clock ahead; return its new time.
+
+        It moves the 24-hour recipient window, message dates and refresh-token
+        inactivity, not access tokens (see `common.Clock`).
+        """
+        if isinstance(seconds, timedelta):
+            seconds = seconds.total_seconds()
+        self._state.clock.advance(seconds)
+        return self.now()
+
+    def recipients_sent(self, user: str | Mailbox) -> int:
+        """Return the recipients counted for ``user`` in the last 24 hours.
+
+        Recipients count against who submits (a mailbox for app-only sends,
+        the signed-in user also when sending from a shared mailbox).
+        """
+        return self._state.recipients.counted(self.directory.user(user).address)
+
+    def recipient_counts(self) -> dict[str, int]:
+        """Return ``{submitter address (lower case): recipients in 24 hours}``."""
+        return self._state.recipients.counts()
+
+    @property
+    def limit_crossings(self) -> list[LimitCrossing]:
+        """Return the messages refused for a sending limit (oldest first)."""
+        return list(self._state.recipients.crossings)
 
     # Server -----------------------------------------------------------------
 
@@ -540,8 +658,20 @@ class Emulator:
             return target, settings.throttle_key(session.client_id, mailbox.object_id)
         if operation in IDENTITY_OPERATIONS and request.method == "POST":
             form = await read_form(request)
-            return Target(form.get("client_id") or None), None
+            return Target(form.get("client_id") or None, self._token_user(form)), None
         return Target(), None
+
+    def _token_user(self, form: dict[str, str]) -> Mailbox | None:
+        """Return the user a refresh or device code grant is for, if known."""
+        signins = self._state.signins
+        grant_type = form.get("grant_type")
+        if grant_type == REFRESH_TOKEN_GRANT:
+            grant = signins.grants.get(form.get("refresh_token") or "")
+            return grant.user if grant is not None else None
+        if grant_type == DEVICE_CODE_GRANT:
+            flow = signins.flows.get(form.get("device_code") or "")
+            return flow.user if flow is not None else None
+        return None
 
     def _authenticate(self, request: web.Request) -> dict[str, Any]:
         """Return the claims of the request's bearer token."""
@@ -587,7 +717,11 @@ class Emulator:
             if request.transport is not None:
                 request.transport.abort()
             return web.Response(status=500)  # never written: the connection is gone
-        status = _FAULT_STATUS[fault.kind]
+        status = (
+            fault.status
+            if fault.kind is FaultKind.SUBMISSION_QUOTA
+            else _FAULT_STATUS[fault.kind]
+        )
         headers = fault.retry_after_header(utc_now())
         error: ApiError
         if operation in IDENTITY_OPERATIONS:

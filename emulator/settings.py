@@ -14,7 +14,21 @@ Defaults follow Microsoft's documentation, read strictly where it is vague:
 * device codes live 900 s and are polled every 5 s
   (``docs/identity-platform/v2-oauth2-device-code.md``);
 * refresh tokens expire after 90 days unused
-  (``docs/identity-platform/refresh-tokens.md``).
+  (``docs/identity-platform/refresh-tokens.md``);
+* Exchange Online: 10,000 recipients per mailbox in a sliding 24 hours and 500
+  recipients per message by default (defender-docs
+  ``outbound-spam-sending-limits-troubleshoot.md``); Outlook.com: 300 a day,
+  which is observed, not published (Microsoft's "Sending limits in
+  Outlook.com" gives 5,000 for Microsoft 365 subscribers and only "lower"
+  for free accounts);
+* a refused consent on the device login page answers ``authorization_declined``
+  (``v2-oauth2-device-code.md``, Expected errors); RFC 8628 section 3.5 names
+  it ``access_denied``, which a setting chooses instead;
+* AADSTS650057 (a scope the registration does not list, with dynamic consent
+  off): every answer found in the wild carries ``invalid_client`` (azure-cli
+  issue 33887, microsoft/azure-devops-auth-samples issue 90); Microsoft
+  documents no ``error`` for it, so ``invalid_request`` and ``invalid_scope``
+  can be chosen too.
 """
 
 from __future__ import annotations
@@ -30,6 +44,14 @@ DEFAULT_UPLOAD_WINDOW_SECONDS = 300
 DEFAULT_DEVICE_CODE_LIFETIME = 900
 DEFAULT_DEVICE_CODE_INTERVAL = 5
 DEFAULT_REFRESH_TOKEN_LIFETIME = 90 * 24 * 3600
+DEFAULT_DAILY_RECIPIENT_LIMIT_WORK = 10_000
+#: Observed, not published (see the module docstring).
+DEFAULT_DAILY_RECIPIENT_LIMIT_PERSONAL = 300
+DEFAULT_MAX_RECIPIENTS_PER_MESSAGE = 500
+#: The window recipients are counted over (a sliding 24 hours).
+RECIPIENT_WINDOW_SECONDS = 24 * 3600
+DECLINE_ERRORS = ("authorization_declined", "access_denied")
+UNLISTED_SCOPE_ERRORS = ("invalid_client", "invalid_request", "invalid_scope")
 
 
 _INT = (int,)
@@ -46,6 +68,16 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "device_code_interval": _INT,
     "refresh_token_lifetime": _NUMBER,
     "dynamic_consent": (bool,),
+    "unlisted_scope_error": (str,),
+    "device_decline_error": (str,),
+    "daily_recipient_limit_work": _INT,
+    "daily_recipient_limit_personal": _INT,
+    "max_recipients_per_message": _INT,
+}
+#: Settings that take one of a few strings.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "unlisted_scope_error": UNLISTED_SCOPE_ERRORS,
+    "device_decline_error": DECLINE_ERRORS,
 }
 
 
@@ -78,6 +110,16 @@ class Settings:
     #: Let people consent to delegated scopes the app registration does not
     #: list, as Microsoft documents (False: AADSTS650057 at the token step).
     dynamic_consent: bool = True
+    #: The ``error`` sent with AADSTS650057 (see the module docstring).
+    unlisted_scope_error: str = "invalid_client"
+    #: What a device code poll answers after the person refused the consent.
+    device_decline_error: str = "authorization_declined"
+    #: Recipients a work mailbox may send to in a sliding 24 hours (0: no limit).
+    daily_recipient_limit_work: int = DEFAULT_DAILY_RECIPIENT_LIMIT_WORK
+    #: The same for a personal (Outlook.com) account (0: no limit).
+    daily_recipient_limit_personal: int = DEFAULT_DAILY_RECIPIENT_LIMIT_PERSONAL
+    #: To + Cc + Bcc of one message (0: no limit).
+    max_recipients_per_message: int = DEFAULT_MAX_RECIPIENTS_PER_MESSAGE
 
     def __post_init__(self) -> None:
         """Check the values."""
@@ -101,9 +143,15 @@ class Settings:
             "upload_window_seconds",
             "device_code_lifetime",
             "refresh_token_lifetime",
+            "daily_recipient_limit_work",
+            "daily_recipient_limit_personal",
+            "max_recipients_per_message",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} cannot be negative")
+        for name, choices in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}")
         if self.device_code_interval < 1:
             raise ValueError("device_code_interval must be at least 1 second")
 

@@ -11,8 +11,9 @@ What Microsoft documents, and is followed here:
 * which accounts an app's ``signInAudience`` admits, and Entra's refusals:
   AADSTS9002331 (personal-only app outside ``/consumers``), 9002332 (work-only
   app at ``/consumers``), 50194 (single-tenant app at ``/common``), 50020 (a
-  personal account where the tenant or app takes none), 50034 (user not in the
-  directory), 53003 (Conditional Access);
+  personal account, or a user of another work tenant, where the tenant or app
+  takes none), 50034 (user not in the directory), 50057 (account disabled),
+  53003 (Conditional Access), 90094 (the tenant lets only admins consent);
 * scopes without a resource mean Microsoft Graph; one resource per request
   (700022); ``/.default`` means the registration's static permissions;
   dynamic consent of unlisted delegated scopes
@@ -27,19 +28,40 @@ a used refresh token stops working at once (AADSTS70000); ``slow_down`` (RFC
 grows by 5 s; declines are AADSTS65004 (UserDeclinedConsent); a sign-in the
 person could not complete in the browser ends the flow and the next poll
 answers its error (``invalid_grant``).
+
+The ``error`` that goes with an AADSTS number is rarely documented:
+``reference-error-codes.md`` lists the numbers and, apart, the ``error``
+values with their meaning. What each choice here rests on:
+
+* 50076, 50079: ``interaction_required`` ("another authentication step is
+  required", the reference's table; MSAL's maintainers show 50076 with it in
+  AzureAD/microsoft-authentication-library-for-objc issue 57);
+* 70043: ``invalid_grant`` with ``suberror: token_expired`` in the v2 answers
+  reported (simonrob/email-oauth2-proxy issue 181, nais/device issue 45);
+  ``interaction_required`` was seen too (microsoft/vscode-azure-account issue
+  673), so a fault may choose it;
+* 700082, 50057: ``invalid_grant`` (blobfile/blobfile issue 93; Azure/azure-cli
+  issue 18945, canonical/authd issue 814);
+* 90094 and 50020: not documented, none reported found: ``invalid_grant``,
+  the reference's "authentication material ... unusable"; 50020 at a first
+  sign-in is then no sign that an earlier sign-in expired, only that this one
+  failed (the description says why);
+* 9002332: not documented, none reported found: ``invalid_request``, as Entra
+  answers the like AADSTS90130 (AzureAD/microsoft-authentication-library-for-js
+  issue 237) and 9002331.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 import secrets
 import string
 import time
 
-from .common import OAuthError, iso, utc_now
+from .common import Clock, OAuthError, iso
 from .directory import (
     App,
     Authority,
@@ -48,6 +70,7 @@ from .directory import (
     Mailbox,
     SignInAudience,
 )
+from .faults import FaultKind
 from .tokens import normalise_audience
 
 OFFLINE_ACCESS = "offline_access"
@@ -216,6 +239,27 @@ def check_app_authority(app: App, authority: Authority) -> None:
         )
 
 
+def _stranger(user: Mailbox, idp: str, tenant: str, app_name: str) -> OAuthError:
+    """Return AADSTS50020: a user of another identity provider or tenant."""
+    # reference-error-codes.md: AADSTS50020 UserUnauthorized; its `error` is
+    # not documented (see the module docstring).
+    return OAuthError(
+        400,
+        "invalid_grant",
+        50020,
+        f"User account '{user.user_principal_name}' from identity provider "
+        f"'{idp}' does not exist in tenant '{tenant}' and cannot access the "
+        f"application {app_name} in that tenant. The account needs to be added as "
+        "an external user in the tenant first. Sign out and sign in again with a "
+        "different Microsoft Entra user account.",
+    )
+
+
+def user_disabled() -> OAuthError:
+    """Return AADSTS50057 (UserDisabled)."""
+    return OAuthError(400, "invalid_grant", 50057, "The user account is disabled.")
+
+
 def check_user(
     directory: Directory, app: App, authority: Authority, user: Mailbox
 ) -> None:
@@ -225,22 +269,10 @@ def check_user(
         not authority.admits_personal or not app.sign_in_audience.allows_personal
     ):
         tenant = authority.tenant or directory.tenant
-        raise OAuthError(
-            400,
-            "invalid_grant",
-            50020,
-            f"User account '{user.address}' from identity provider 'live.com' does "
-            f"not exist in tenant '{tenant.display_name}' and cannot access the "
-            f"application {app_name} in that tenant. The account needs to be added "
-            "as an external user in the tenant first. Sign out and sign in again "
-            "with a different Microsoft Entra user account.",
-        )
+        raise _stranger(user, "live.com", tenant.display_name, app_name)
     if not user.personal:
         home = directory.tenant_of(user)
-        outside = not authority.admits_work or (
-            authority.tenant is not None and authority.tenant is not home
-        )
-        if outside:
+        if not authority.admits_work:
             where = authority.tenant.tenant_id if authority.tenant else authority.name
             raise OAuthError(
                 400,
@@ -250,6 +282,9 @@ def check_user(
                 "directory. To sign into this application, the account must be "
                 "added to the directory.",
             )
+        if authority.tenant is not None and authority.tenant is not home:
+            idp = f"https://sts.windows.net/{home.tenant_id}/"
+            raise _stranger(user, idp, authority.tenant.display_name, app_name)
         if not app.sign_in_audience.allows_work:
             raise OAuthError(
                 400,
@@ -259,6 +294,8 @@ def check_user(
                 "users only. Please use the /consumers endpoint to serve this "
                 "request.",
             )
+    if not user.account_enabled:
+        raise user_disabled()
     if user.conditional_access_blocked:
         raise OAuthError(
             400,
@@ -269,16 +306,25 @@ def check_user(
         )
 
 
+def admin_consent_required() -> OAuthError:
+    """Return AADSTS90094 (AdminConsentRequired; `error` chosen, see above)."""
+    return OAuthError(400, "invalid_grant", 90094, "Administrator consent is required.")
+
+
 def authority_users(directory: Directory, authority: Authority) -> list[Mailbox]:
-    """Return the accounts the sign-in page offers for an authority."""
+    """Return the accounts the sign-in page offers for an authority.
+
+    Work accounts of every tenant are offered wherever work accounts sign in
+    (a person may type any name; a stranger then meets AADSTS50020); shared
+    mailboxes are not people and are left out.
+    """
     return [
         m
         for m in directory.mailboxes
-        if (m.personal and authority.admits_personal)
-        or (
-            not m.personal
-            and authority.admits_work
-            and (authority.tenant is None or authority.tenant is directory.tenant)
+        if not m.shared
+        and (
+            (m.personal and authority.admits_personal)
+            or (not m.personal and authority.admits_work)
         )
     ]
 
@@ -352,11 +398,15 @@ def slow_down(interval: int) -> OAuthError:
     )
 
 
-def authorization_declined() -> OAuthError:
-    """Return the person's refusal (AADSTS65004, UserDeclinedConsent)."""
+def authorization_declined(error: str = "authorization_declined") -> OAuthError:
+    """Return the person's refusal (AADSTS65004, UserDeclinedConsent).
+
+    ``v2-oauth2-device-code.md`` documents ``authorization_declined``; RFC 8628
+    section 3.5 calls it ``access_denied`` (setting ``device_decline_error``).
+    """
     return OAuthError(
         400,
-        "authorization_declined",
+        error,
         65004,
         "The user declined to consent to access the app.",
     )
@@ -410,14 +460,18 @@ class RefreshGrant:
     app: App
     #: The scope request the sign-in granted (used when a refresh names none).
     scopes: ScopeRequest
-    issued_at: datetime = field(default_factory=utc_now)
-    last_used: float = field(default_factory=time.time)
+    #: When it was issued, on the emulator's clock.
+    issued_at: datetime
     state: GrantState = GrantState.ACTIVE
     reason: RevokeReason | None = None
     revoked_at: datetime | None = None
+    #: A refusal that stays (a refresh fault hit this token).
+    refusal: OAuthError | None = None
 
-    def failure(self, client_id: str, lifetime: float) -> OAuthError | None:
-        """Return why the token cannot be redeemed now, or None."""
+    def failure(
+        self, client_id: str, lifetime: float, now: datetime
+    ) -> OAuthError | None:
+        """Return why the token cannot be redeemed ``now``, or None."""
         invalid = OAuthError(
             400,
             "invalid_grant",
@@ -434,7 +488,10 @@ class RefreshGrant:
             )
         if self.state is GrantState.USED:
             return invalid
-        if self.state is GrantState.ACTIVE and time.time() - self.last_used > lifetime:
+        if self.refusal is not None:
+            return self.refusal
+        inactive = (now - self.issued_at).total_seconds()
+        if self.state is GrantState.ACTIVE and inactive > lifetime:
             self.state = GrantState.EXPIRED
         if self.state is GrantState.EXPIRED:
             return OAuthError(
@@ -452,7 +509,7 @@ class RefreshGrant:
     def _revoked(self) -> OAuthError:
         if self.reason is RevokeReason.CONSENT_REVOKED:
             return consent_missing(self.app)
-        revoked = iso(self.revoked_at or utc_now())
+        revoked = iso(self.revoked_at or self.issued_at)
         return OAuthError(
             400,
             "invalid_grant",
@@ -463,6 +520,67 @@ class RefreshGrant:
             f"TokensValidFrom date (before which tokens are not valid) for this user "
             f"is '{revoked}'.",
         )
+
+
+def _duration(seconds: float) -> str:
+    """Format a duration as .NET's TimeSpan does (``90.00:00:00``), as Entra shows it."""
+    whole = max(0, int(seconds))
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{days}.{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+def refresh_refusal(
+    kind: FaultKind, grant: RefreshGrant, now: datetime, error: str = ""
+) -> OAuthError:
+    """Return the refusal a refresh fault answers (see `faults` and above)."""
+    resource = grant.scopes.resource
+    issued = iso(grant.issued_at)
+    age = (now - grant.issued_at).total_seconds()
+    extra: dict[str, str] = {}
+    if kind is FaultKind.MFA_REQUIRED:
+        default, code = "interaction_required", 50076
+        text = (
+            "Due to a configuration change made by your administrator, or because "
+            "you moved to a new location, you must use multi-factor "
+            f"authentication to access '{resource}'."
+        )
+    elif kind is FaultKind.MFA_REGISTRATION_REQUIRED:
+        default, code = "interaction_required", 50079
+        text = (
+            "Due to a configuration change made by your administrator, or because "
+            "you moved to a new location, you must enroll in multi-factor "
+            f"authentication to access '{resource}'."
+        )
+    elif kind is FaultKind.SIGN_IN_FREQUENCY:
+        default, code = "invalid_grant", 70043
+        text = (
+            "The refresh token has expired or is invalid due to sign-in frequency "
+            f"checks by conditional access. The token was issued on {issued} and "
+            f"the maximum allowed lifetime for this request is {int(age)}."
+        )
+        extra["suberror"] = "token_expired"
+    elif kind is FaultKind.REFRESH_TOKEN_INACTIVE:
+        default, code = "invalid_grant", 700082
+        text = (
+            "The refresh token has expired due to inactivity. The token was issued "
+            f"on {issued} and was inactive for {_duration(age)}."
+        )
+    elif kind is FaultKind.USER_DISABLED:
+        return user_disabled() if not error else _with_error(user_disabled(), error)
+    elif kind is FaultKind.ADMIN_CONSENT_REQUIRED:
+        refusal = admin_consent_required()
+        return refusal if not error else _with_error(refusal, error)
+    else:
+        raise ValueError(f"{kind} is not a refresh refusal")
+    return OAuthError(400, error or default, code, text, extra=extra)
+
+
+def _with_error(refusal: OAuthError, error: str) -> OAuthError:
+    return OAuthError(
+        refusal.status, error, refusal.aadsts, refusal.message, extra=refusal.extra
+    )
 
 
 def consent_missing(app: App) -> OAuthError:
@@ -480,10 +598,12 @@ def consent_missing(app: App) -> OAuthError:
 class SignInStore:
     """Device flows, consents and refresh tokens of signed-in users."""
 
-    def __init__(self) -> None:
-        """Start with nobody signed in."""
+    def __init__(self, clock: Clock | None = None) -> None:
+        """Start with nobody signed in; ``clock`` dates refresh tokens."""
         #: The clock poll intervals are measured with (replaceable in tests).
-        self.poll_clock: Callable[[], float] = time.monotonic
+        # Looked up when called: a test that moves time moves it too.
+        self.poll_clock: Callable[[], float] = lambda: time.monotonic()  # noqa: PLW0108
+        self.clock = clock or Clock()
         self.flows: dict[str, DeviceFlow] = {}
         self.grants: dict[str, RefreshGrant] = {}
         self._consents: dict[tuple[str, str], set[str]] = {}
@@ -536,7 +656,13 @@ class SignInStore:
         self, user: Mailbox, app: App, scopes: ScopeRequest
     ) -> RefreshGrant:
         """Issue a new refresh token."""
-        grant = RefreshGrant(f"1.AXo{secrets.token_urlsafe(160)}", user, app, scopes)
+        grant = RefreshGrant(
+            f"1.AXo{secrets.token_urlsafe(160)}",
+            user,
+            app,
+            scopes,
+            issued_at=self.clock.now(),
+        )
         self.grants[grant.token] = grant
         return grant
 
@@ -551,7 +677,7 @@ class SignInStore:
     def revoke(self, user: Mailbox, reason: RevokeReason) -> int:
         """Revoke the user's refresh tokens; return how many were active."""
         grants = self.user_grants(user)
-        now = utc_now()
+        now = self.clock.now()
         for grant in grants:
             grant.state, grant.reason, grant.revoked_at = (
                 GrantState.REVOKED,

@@ -4,6 +4,21 @@ Attachment bytes live in files under the state directory (``blobs/`` once
 received, ``uploads/`` while an upload session fills them); everything else is
 kept in memory and lost on restart. Concurrency and upload bytes are counted
 per key (`Settings.throttle_key`: the app, or the app and mailbox).
+
+Recipients are counted as Exchange Online counts them (defender-docs
+``outbound-spam-sending-limits-troubleshoot.md`` and
+``outbound-spam-policies-send-as-send-on-behalf.md``): every To, Cc and Bcc
+recipient of every message, over a sliding 24 hours, against the one who
+submits it (the signed-in user, even when sending from a shared mailbox; the
+mailbox itself for app-only sends), with the limit of the mailbox in From.
+Over a limit "messages are rejected": sendMail has already answered 202, so
+the sender learns it from a non-delivery report (NDR) in its own inbox. The
+NDR texts are Exchange's: ``554 5.2.0 STOREDRV.Submission.Exception:
+SubmissionQuotaExceededException`` for the daily limit (SupportArticles-docs,
+"Message storage and concurrent connection throttling for SMTP Authenticated
+Submission") and ``550 5.5.3 RESOLVER.ADR.RecipLimit; too many recipients``
+for the per-message one (SupportArticles-docs, "too many recipients" NDR).
+What Graph answers, and what Outlook.com's NDRs say, is not documented.
 """
 
 from __future__ import annotations
@@ -13,7 +28,8 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 import hashlib
 import math
 import mimetypes
@@ -26,11 +42,11 @@ import uuid
 
 from aiohttp import web
 
-from .common import Operation, iso, utc_now
+from .common import Clock, Operation, iso, utc_now
 from .directory import Directory, Mailbox
 from .faults import FaultBook
 from .schemas import GraphSchemas
-from .settings import Settings
+from .settings import RECIPIENT_WINDOW_SECONDS, Settings
 from .signin import SignInStore
 from .tokens import TokenIssuer
 
@@ -84,6 +100,26 @@ class ReceivedMessage:
     client_id: str | None = None
     #: Sent with a delegated token: the mailbox is the signed-in user.
     signed_in: bool = False
+    #: The signed-in user who sent it from ``mailbox`` (a shared mailbox).
+    delegate: Mailbox | None = None
+    #: The delegate sent on behalf of ``mailbox``: ``sender`` is the delegate.
+    on_behalf: bool = False
+    #: Who the message is from when it is not ``mailbox`` (an NDR's system
+    #: sender): ``{"address", "name"}``.
+    system_sender: dict[str, str] | None = None
+
+    @property
+    def submitter(self) -> Mailbox:
+        """Return who submitted the message (recipient limits count it)."""
+        return self.delegate or self.mailbox
+
+    @property
+    def recipient_count(self) -> int:
+        """Return the number of To, Cc and Bcc recipients."""
+        return sum(
+            len(self.recipients(kind))
+            for kind in ("toRecipients", "ccRecipients", "bccRecipients")
+        )
 
     @property
     def subject(self) -> str:
@@ -104,17 +140,26 @@ class ReceivedMessage:
         return list(self.message.get(kind) or [])
 
     def to_json(self) -> dict[str, Any]:
-        """Describe the message for ``/_emulator/messages``."""
+        """Describe the message for ``/_emulator/messages``.
+
+        ``mailbox`` is the mailbox the message is from, or for an NDR (``via``
+        ``ndr``) the mailbox whose inbox received it.
+        """
+        author = self.system_sender or {
+            "address": self.mailbox.address,
+            "name": self.mailbox.display_name,
+        }
+        sender = (
+            {"address": self.delegate.address, "name": self.delegate.display_name}
+            if self.delegate is not None and self.on_behalf
+            else author
+        )
         return {
             "id": self.id,
             "received_at": iso(self.received_at),
             "mailbox": self.mailbox.address,
-            "from": {
-                "emailAddress": {
-                    "address": self.mailbox.address,
-                    "name": self.mailbox.display_name,
-                }
-            },
+            "from": {"emailAddress": dict(author)},
+            "sender": {"emailAddress": dict(sender)},
             "subject": self.subject,
             "body": self.body,
             "toRecipients": self.recipients("toRecipients"),
@@ -126,9 +171,139 @@ class ReceivedMessage:
             "via": self.via,
             "appId": self.client_id,
             "auth": "delegated" if self.signed_in else "app",
-            "signedInUser": self.mailbox.address if self.signed_in else None,
+            "signedInUser": self.submitter.address if self.signed_in else None,
             "attachments": [a.to_json(i) for i, a in enumerate(self.attachments)],
         }
+
+
+class Limit(StrEnum):
+    """The Exchange sending limits the emulator enforces."""
+
+    RECIPIENTS_PER_DAY = "recipients_per_day"
+    RECIPIENTS_PER_MESSAGE = "recipients_per_message"
+
+
+@dataclass(frozen=True, slots=True)
+class LimitCrossing:
+    """A message refused because it would cross a sending limit (an NDR went out)."""
+
+    limit: Limit
+    #: The mailbox in From (its kind chose the limit).
+    mailbox: str
+    #: Who submitted it (the recipients are counted against them).
+    submitter: str
+    #: The limit (recipients per 24 hours, or per message).
+    allowed: int
+    #: Recipients counted for the submitter in the 24 hours before.
+    counted: int
+    #: Recipients of the refused message.
+    recipients: int
+    subject: str
+    at: datetime
+    #: The id of the NDR delivered to the mailbox.
+    ndr_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        """Describe the crossing for ``/_emulator/limits``."""
+        return {
+            "limit": self.limit.value,
+            "mailbox": self.mailbox,
+            "submitter": self.submitter,
+            "allowed": self.allowed,
+            "counted": self.counted,
+            "recipients": self.recipients,
+            "subject": self.subject,
+            "at": iso(self.at),
+            "ndr_id": self.ndr_id,
+        }
+
+
+class RecipientLedger:
+    """Recipients sent per submitter over a sliding 24 hours, and limit crossings.
+
+    Totals are kept as entries come and go, so a send costs O(1) amortised.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        """Count on the emulator's ``clock`` (tests may move it)."""
+        self._clock = clock
+        self._sent: dict[str, deque[tuple[datetime, int]]] = {}
+        self._totals: dict[str, int] = {}
+        self.crossings: list[LimitCrossing] = []
+
+    def _window(self, key: str) -> str:
+        """Drop the entries of ``key`` older than 24 hours; return the key."""
+        key = key.casefold()
+        entries = self._sent.setdefault(key, deque())
+        start = self._clock.now() - timedelta(seconds=RECIPIENT_WINDOW_SECONDS)
+        while entries and entries[0][0] <= start:
+            self._totals[key] -= entries.popleft()[1]
+        return key
+
+    def counted(self, key: str) -> int:
+        """Return the recipients counted for ``key`` (an address) in 24 hours."""
+        return self._totals.get(self._window(key), 0)
+
+    def add(self, key: str, count: int) -> None:
+        """Count ``count`` recipients for ``key`` now."""
+        key = self._window(key)
+        self._sent[key].append((self._clock.now(), count))
+        self._totals[key] = self._totals.get(key, 0) + count
+
+    def counts(self) -> dict[str, int]:
+        """Return the recipients counted per submitter (lower case) in 24 hours."""
+        return {key: total for key in list(self._sent) if (total := self.counted(key))}
+
+    def reset(self) -> None:
+        """Forget every count and crossing."""
+        self._sent.clear()
+        self._totals.clear()
+        self.crossings.clear()
+
+
+def non_delivery_report(
+    original: ReceivedMessage, *, status: str, diagnostic: str, reason: str
+) -> ReceivedMessage:
+    """Return the NDR the sender of a refused message gets in its inbox.
+
+    The report's sender is the emulator's stand-in for Exchange's system
+    mailbox (``postmaster@`` the sender's domain; ``outlook.com`` for personal
+    accounts): the exact address is not documented.
+    """
+    mailbox = original.mailbox
+    domain = "outlook.com" if mailbox.personal else mailbox.address.rpartition("@")[2]
+    listed = ", ".join(
+        str((r.get("emailAddress") or {}).get("address"))
+        for kind in ("toRecipients", "ccRecipients", "bccRecipients")
+        for r in original.recipients(kind)
+    )
+    text = (
+        f"Your message couldn't be delivered.\n\n{reason}\n\n"
+        f"Original subject: {original.subject}\nRecipients: {listed}\n\n"
+        "Diagnostic information for administrators:\n"
+        f"Remote server returned '{status} {diagnostic}'"
+    )
+    return ReceivedMessage(
+        mailbox,
+        {
+            "subject": f"Undeliverable: {original.subject}",
+            "body": {"contentType": "text", "content": text},
+            "toRecipients": [
+                {
+                    "emailAddress": {
+                        "address": mailbox.address,
+                        "name": mailbox.display_name,
+                    }
+                }
+            ],
+            "importance": "normal",
+        },
+        False,
+        "ndr",
+        [],
+        client_id=original.client_id,
+        system_sender={"address": f"postmaster@{domain}", "name": "Microsoft Outlook"},
+    )
 
 
 @dataclass
@@ -293,11 +468,15 @@ class UploadBudget:
     """Bytes PUT to upload URLs per key in a sliding window (Outlook's 150 MB / 5 min)."""
 
     def __init__(
-        self, settings: Settings, clock: Callable[[], float] = time.monotonic
+        self, settings: Settings, clock: Callable[[], float] | None = None
     ) -> None:
-        """Count against ``settings.upload_budget_bytes`` per window."""
+        """Count against ``settings.upload_budget_bytes`` per window.
+
+        The clock is looked up when read, so a test that moves time (freezegun)
+        moves the window too.
+        """
         self._settings = settings
-        self._clock = clock
+        self._clock = clock or (lambda: time.monotonic())  # noqa: PLW0108
         self._spent: dict[str, deque[tuple[float, int]]] = {}
 
     def _window(self, key: str, now: float) -> deque[tuple[float, int]]:
@@ -349,8 +528,9 @@ class UploadBudget:
 class MailStore:
     """Received mail, drafts and upload sessions, with their files."""
 
-    def __init__(self, root: Path) -> None:
-        """Keep files under ``root``."""
+    def __init__(self, root: Path, clock: Clock | None = None) -> None:
+        """Keep files under ``root``; ``clock`` dates received messages."""
+        self.clock = clock or Clock()
         self.blobs = root / "blobs"
         self.uploads_dir = root / "uploads"
         self.messages: list[ReceivedMessage] = []
@@ -370,8 +550,14 @@ class MailStore:
         return path, hashlib.sha256(data).hexdigest()
 
     def deliver(self, message: ReceivedMessage) -> None:
-        """Add a received message."""
+        """Add a received message (dated by the emulator's clock)."""
+        message.received_at = self.clock.now()
         self.messages.append(message)
+
+    def discard_attachments(self, attachments: list[StoredAttachment]) -> None:
+        """Delete the files of attachments nobody will receive."""
+        for attachment in attachments:
+            attachment.path.unlink(missing_ok=True)
 
     def newest_first(self) -> list[ReceivedMessage]:
         """Return the received messages, newest first."""
@@ -458,14 +644,20 @@ class EmulatorState:
     tokens: TokenIssuer = field(default_factory=TokenIssuer)
     faults: FaultBook = field(default_factory=FaultBook)
     stats: Stats = field(default_factory=Stats)
-    signins: SignInStore = field(default_factory=SignInStore)
     #: Accepted token audiences (normalised ``https://host:port``), set on start.
     audiences: frozenset[str] = frozenset()
+    #: The day-scale clock (see `Clock`); the store and sign-ins share it.
+    clock: Clock = field(init=False)
+    signins: SignInStore = field(init=False)
+    recipients: RecipientLedger = field(init=False)
     in_flight: InFlight = field(init=False)
     upload_budget: UploadBudget = field(init=False)
 
     def __post_init__(self) -> None:
-        """Create the counters that read the settings."""
+        """Create the clock and the counters that read the settings."""
+        self.clock = self.store.clock
+        self.signins = SignInStore(self.clock)
+        self.recipients = RecipientLedger(self.clock)
         self.in_flight = InFlight(self.stats, self.settings)
         self.upload_budget = UploadBudget(self.settings)
 
@@ -475,9 +667,14 @@ class EmulatorState:
         return self.settings.token_lifetime
 
     def reset(self) -> None:
-        """Forget messages, drafts, uploads, faults, sign-ins and statistics."""
+        """Forget mail, uploads, faults, sign-ins, statistics and counted recipients.
+
+        The clock goes back to real time too.
+        """
         self.store.reset()
         self.faults.clear()
         self.stats.reset()
         self.signins.reset()
         self.upload_budget.reset()
+        self.recipients.reset()
+        self.clock.reset()

@@ -23,6 +23,11 @@ from typing import Any
 from .directory import App, Mailbox
 
 _HEADER = {"alg": "HS256", "typ": "JWT", "kid": "o365-emulator"}
+#: Microsoft Graph's public resource URI. Scopes may name Graph by it
+#: (``https://graph.microsoft.com/Mail.Send``, ``scopes-oidc.md``); the tokens
+#: then carry it as ``aud``, which Graph accepts. The emulator takes it as
+#: another name of its own Graph.
+GRAPH_RESOURCE_ALIASES = ("https://graph.microsoft.com",)
 
 
 class TokenError(Exception):

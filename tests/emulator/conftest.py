@@ -14,6 +14,11 @@ from .helpers import get_token
 
 
 @pytest.fixture(autouse=True)
+def auto_enable_custom_integrations() -> None:
+    """The emulator needs no Home Assistant (and keeps the real clock): start none."""
+
+
+@pytest.fixture(autouse=True)
 def _loopback_sockets(socket_enabled: None) -> None:
     """Allow real sockets.
 

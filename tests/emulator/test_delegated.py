@@ -218,7 +218,7 @@ async def test_work_account_and_bare_scopes(
 @pytest.mark.parametrize(
     ("scope", "error", "code"),
     [
-        ("https://graph.microsoft.com/Mail.Send", "invalid_resource", 500011),
+        ("https://api.example.invalid/Mail.Send", "invalid_resource", 500011),
         (
             "{url}/Mail.Send https://outlook.office.com/Mail.Send",
             "invalid_scope",

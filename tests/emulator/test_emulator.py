@@ -25,6 +25,7 @@ from emulator.common import utc_now
 from emulator.directory import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
+    DEFAULT_PUBLIC_CLIENT_ID,
     DEFAULT_TENANT_ID,
     Directory,
 )
@@ -117,7 +118,7 @@ async def test_token_success(
         (TOKEN_PATH, {"scope": "Mail.Send"}, 400, "invalid_scope", 1002012),
         (
             TOKEN_PATH,
-            {"scope": "https://graph.microsoft.com/.default"},
+            {"scope": "https://graph.microsoft.us/.default"},  # another cloud's
             400,
             "invalid_resource",
             500011,
@@ -1001,6 +1002,16 @@ async def test_command_line(tmp_path: Path) -> None:
         "--refresh-token-lifetime",
         "100",
         "--no-dynamic-consent",
+        "--unlisted-scope-error",
+        "invalid_scope",
+        "--device-decline-error",
+        "access_denied",
+        "--daily-recipient-limit-work",
+        "20",
+        "--daily-recipient-limit-personal",
+        "10",
+        "--max-recipients-per-message",
+        "5",
         cwd=Path(__file__).parents[2],
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
@@ -1042,6 +1053,11 @@ async def test_command_line(tmp_path: Path) -> None:
                 "device_code_interval": 1,
                 "refresh_token_lifetime": 100,
                 "dynamic_consent": False,
+                "unlisted_scope_error": "invalid_scope",
+                "device_decline_error": "access_denied",
+                "daily_recipient_limit_work": 20,
+                "daily_recipient_limit_personal": 10,
+                "max_recipients_per_message": 5,
             }
             async with client.patch(
                 "/_emulator/settings", json={"min_upload_size": 2097152}
@@ -1055,6 +1071,47 @@ async def test_command_line(tmp_path: Path) -> None:
                 "/_emulator/settings", json={"nope": 1}
             ) as response:
                 assert response.status == 400
+            async with client.patch(
+                "/_emulator/settings", json={"device_decline_error": "nope"}
+            ) as response:
+                assert response.status == 400
+        # The refresh-token command asks the running emulator for a token.
+        env = {**os.environ, "O365_EMULATOR_URL": url}
+        command = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "emulator",
+            "refresh-token",
+            "casey@outlook.com",
+            "--ca",
+            values["O365_EMULATOR_CA"],
+            "--apprise",
+            cwd=Path(__file__).parents[2],
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        printed, _ = await asyncio.wait_for(command.communicate(), 30)
+        assert command.returncode == 0
+        apprise_url = printed.decode().strip()
+        assert apprise_url.startswith(
+            f"o365://casey@outlook.com/{DEFAULT_PUBLIC_CLIENT_ID}/1.AXo"
+        )
+        command = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "emulator",
+            "refresh-token",
+            "nobody@outlook.com",
+            "--ca",
+            values["O365_EMULATOR_CA"],
+            cwd=Path(__file__).parents[2],
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        printed, errors = await asyncio.wait_for(command.communicate(), 30)
+        assert (command.returncode, printed) == (1, b"")
+        assert b"404" in errors
     finally:
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 10) == 0
