@@ -1,15 +1,20 @@
-"""Shared fixtures: a mocked Entra ID and Microsoft Graph behind aioresponses.
+"""Shared fixtures: a mocked Entra ID and Microsoft Graph, and Home Assistant's clock.
 
 MSAL's HTTP goes through the integration's aiohttp bridge, so the OpenID
 configuration, the token endpoint and Graph are all mocked the same way and
 every request that "reached Microsoft" can be inspected.
+
+Home Assistant's clock is frozen in every test (``freezer``): every wait of
+the integration (retries, the outbox, digests, keep-alive) runs on it, so a
+test moves it with :class:`Clock` and nothing waits on the wall clock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
+from datetime import timedelta
 import json
 from pathlib import Path
 import re
@@ -19,11 +24,21 @@ from urllib.parse import parse_qs
 import uuid
 
 from aioresponses import CallbackResult, aioresponses
+from freezegun.api import FrozenDateTimeFactory
+
+# Diagnostics import the supervisor's models (mashumaro dataclasses), which
+# compile their datetime fields on import: import them before any test
+# freezes the clock, or they compile against freezegun's datetime and fail.
+import homeassistant.components.hassio  # noqa: F401
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed_exact,
+)
 from yarl import URL
 
 from custom_components.o365.const import (
@@ -361,18 +376,125 @@ async def alert(hass: HomeAssistant, subject: str, **data: Any) -> None:
     await hass.services.async_call("notify", "o365", call, blocking=True)
 
 
-async def eventually(
-    hass: HomeAssistant, done: Callable[[], bool], timeout: float = 10
-) -> None:
-    """Wait until background work (the outbox's delivery task) gets there.
+def _real_monotonic() -> float:
+    """Return the machine's own monotonic clock, which freezegun leaves alone."""
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
 
-    The outbox delivers from a background task that async_block_till_done
-    does not wait for, so a fixed number of event-loop turns is not enough.
+
+class Clock:
+    """Home Assistant's clock in a test: frozen, moved only by the test.
+
+    ``tick`` moves it by a given time and runs what became due;
+    ``run``/``run_until`` move it from one scheduled timer to the next while
+    the event loop has nothing else to do, until something is done (an
+    action that retries inside the call, a delivery from the outbox). No
+    real time passes for any wait of the integration.
     """
-    async with asyncio.timeout(timeout):
+
+    #: Event-loop turns that let socket I/O with an in-process server progress
+    #: before the loop counts as idle.
+    SPINS = 50
+
+    def __init__(self, hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+        self.hass = hass
+        self.freezer = freezer
+        # asyncio's debug mode would report every jump of the clock as a
+        # callback that took that long.
+        hass.loop.slow_callback_duration = float("inf")
+        #: Seconds the clock was moved in all.
+        self.moved = 0.0
+
+    async def idle(self) -> None:
+        """Let everything run that can run without the clock moving.
+
+        Work in the executor (MSAL, files) is waited for; tasks run while the
+        event loop turns. A task that waits on the clock (an action retrying,
+        say) stays waiting: ``async_block_till_done`` would wait for it
+        forever, as Home Assistant tracks an entity's action as its task.
+        """
+        hass = self.hass
+        while True:
+            for _ in range(self.SPINS):
+                await asyncio.sleep(0)
+            in_executor = [
+                future
+                for future in (*hass._tasks, *hass._background_tasks)
+                if not future.done() and not isinstance(future, asyncio.Task)
+            ]
+            if not in_executor:
+                return
+            await asyncio.wait(in_executor)
+
+    async def tick(self, seconds: float) -> None:
+        """Move the clock on by ``seconds`` and run what became due."""
+        self.freezer.tick(timedelta(seconds=seconds))
+        self.moved += seconds
+        # Exact: the plain helper runs timers up to half a second early.
+        async_fire_time_changed_exact(self.hass)
+        await self.idle()
+
+    def next_timer(self) -> float | None:
+        """Return the seconds to the next scheduled timer, if any."""
+        loop = self.hass.loop
+        whens = [
+            handle.when()
+            for handle in loop._scheduled  # type: ignore[attr-defined]
+            if not handle.cancelled()
+        ]
+        return min(whens) - loop.time() if whens else None
+
+    def _on_the_wire(self) -> bool:
+        """Return True while a request of Home Assistant's session is under way."""
+        connector = async_get_clientsession(self.hass).connector
+        return bool(getattr(connector, "_acquired", None))
+
+    async def settle(self) -> None:
+        """Let requests on the wire finish (end to end) before time may jump.
+
+        The emulator runs in this process: a request completes within event
+        loop turns, unless the emulator itself waits on the clock (a latency
+        fault); a second of real time without completion means that.
+        """
+        await self.idle()
+        deadline = _real_monotonic() + 1.0
+        while self._on_the_wire() and _real_monotonic() < deadline:
+            await self.idle()
+
+    async def run_until(self, done: Callable[[], bool], limit: float = 7200) -> None:
+        """Move the clock from timer to timer until ``done()``; at most ``limit`` s."""
+        start = self.moved
+        await self.settle()
         while not done():
-            await hass.async_block_till_done()
-            await asyncio.sleep(0.01)
+            delay = self.next_timer()
+            if delay is None:
+                raise AssertionError("Nothing is scheduled and it is not done")
+            if self.moved - start + delay > limit:
+                raise AssertionError(f"Not done after {limit} s of Home Assistant time")
+            await self.tick(max(delay, 0.0) + 0.001)
+            await self.settle()
+
+    async def run[T](self, awaitable: Awaitable[T], limit: float = 7200) -> T:
+        """Await something that waits on the clock (a call with retries)."""
+        task = asyncio.ensure_future(awaitable)
+        try:
+            await self.run_until(task.done, limit)
+        finally:
+            if not task.done():
+                task.cancel()
+        return task.result()
+
+
+@pytest.fixture
+def clock(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> Clock:
+    """Home Assistant's clock, moved by the test."""
+    return Clock(hass, freezer)
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(request: pytest.FixtureRequest) -> None:
+    """Freeze the clock of every Home Assistant test: no test waits on real time."""
+    if "hass" in request.fixturenames:
+        request.getfixturevalue("freezer")
 
 
 def refreshes(delegated: DelegatedEntra) -> list[dict[str, list[str]]]:
@@ -408,20 +530,6 @@ def isolated_config_dir(request: pytest.FixtureRequest, tmp_path: Path) -> None:
         config_dir = tmp_path / "config"
         config_dir.mkdir()
         hass.config.config_dir = str(config_dir)
-
-
-@pytest.fixture(autouse=True)
-def instant_retries(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Let the Graph client's retry waits pass at once (recorded)."""
-    waits: list[float] = []
-
-    async def no_wait(delay: float) -> None:
-        waits.append(delay)
-        await asyncio.sleep(0)
-
-    monkeypatch.setattr("custom_components.o365.connection.RETRY_SLEEP", no_wait)
-    monkeypatch.setattr("custom_components.o365.config_flow.SIGN_IN_SLEEP", no_wait)
-    return waits
 
 
 @pytest.fixture

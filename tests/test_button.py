@@ -13,7 +13,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.o365.const import CONF_DEFAULT_RECIPIENTS, DOMAIN
 
-from .conftest import MAILBOX, GraphMock
+from .conftest import MAILBOX, Clock, GraphMock
 
 BUTTON = "button.alerts_contoso_com_send_test_email"
 
@@ -86,12 +86,15 @@ async def test_failed_test_email_says_why(
 
 
 async def test_queued_test_email_says_so(
-    hass: HomeAssistant, graph_mock: GraphMock, init_integration: MockConfigEntry
+    clock: Clock,
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    init_integration: MockConfigEntry,
 ) -> None:
     graph_mock.mocked.clear()
     graph_mock.sign_in()
     graph_mock.send_mail(status=503)
-    await press(hass)
+    await clock.run(press(hass))
     told = notification(hass, init_integration)
     assert "waits in the outbox" in told["message"]
     assert "HTTP 503" in told["message"]

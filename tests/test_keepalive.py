@@ -10,32 +10,27 @@ from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
-from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     async_capture_events,
-    async_fire_time_changed,
-)
-from pytest_homeassistant_custom_component.components.diagnostics import (
-    get_diagnostics_for_config_entry,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.o365 import account as account_module
 from custom_components.o365.const import (
     CONF_TOKEN_CACHE,
     DOMAIN,
     EVENT_MESSAGE_QUEUED,
     EVENT_MESSAGE_SENT,
 )
+from custom_components.o365.diagnostics import async_get_config_entry_diagnostics
 from custom_components.o365.keepalive import JITTER, next_renewal
 
 from .conftest import (
     PERSONAL,
+    Clock,
     DelegatedEntra,
     GraphMock,
     alert,
-    eventually,
     refreshes,
     set_up,
     signed_in_entry,
@@ -46,12 +41,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Attempted too soon")
 WEEK = timedelta(days=7)
 
 
-@pytest.fixture
-def fast_outbox(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(account_module, "OUTBOX_FIRST_DELAY", 0.01)
-    monkeypatch.setattr(account_module, "OUTBOX_MAX_DELAY", 0.02)
-
-
 def test_renewal_is_at_most_a_week_and_jittered() -> None:
     delays = {next_renewal(6 * 86400) for _ in range(50)}
     assert max(delays) <= 6 * 86400
@@ -60,15 +49,14 @@ def test_renewal_is_at_most_a_week_and_jittered() -> None:
 
 
 async def test_keep_alive_renews_without_any_alert(
-    hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
+    clock: Clock, hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
 ) -> None:
     """A quiet account still uses its refresh token every week: never 90 days idle."""
     entry = signed_in_entry(delegated)
     await set_up(hass, entry)
     assert len(refreshes(delegated)) == 1
     for week in range(1, 4):
-        async_fire_time_changed(hass, dt_util.utcnow() + week * WEEK)
-        await hass.async_block_till_done()
+        await clock.tick(WEEK.total_seconds())
         assert len(refreshes(delegated)) == 1 + week
         # The rotated refresh token is stored each time.
         assert delegated.issued_refresh_tokens[-1] in entry.data[CONF_TOKEN_CACHE]
@@ -76,11 +64,11 @@ async def test_keep_alive_renews_without_any_alert(
 
 
 async def test_refused_renewal_queues_and_reauth_delivers_in_order(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     delegated: DelegatedEntra,
     issue_registry: ir.IssueRegistry,
-    fast_outbox: None,
 ) -> None:
     """invalid_grant (password changed): alerts queue, a repair says why, the
     same account signs in again, the queue goes out in order."""
@@ -91,8 +79,7 @@ async def test_refused_renewal_queues_and_reauth_delivers_in_order(
     sent = async_capture_events(hass, EVENT_MESSAGE_SENT)
 
     delegated.refused = 50173
-    async_fire_time_changed(hass, dt_util.utcnow() + WEEK)
-    await hass.async_block_till_done()
+    await clock.tick(WEEK.total_seconds())
     issue = issue_registry.async_get_issue(DOMAIN, f"credential_{entry.entry_id}")
     assert issue is not None
     assert issue.translation_key == "sign_in_expired"
@@ -101,7 +88,7 @@ async def test_refused_renewal_queues_and_reauth_delivers_in_order(
 
     subjects = [f"while signed out {n}" for n in range(3)]
     for subject in subjects:
-        await alert(hass, subject)
+        await clock.run(alert(hass, subject))
     assert [e.data["reason"] for e in queued] == ["awaiting_reauthentication"] * 3
     assert delegated.sent() == []
 
@@ -112,8 +99,8 @@ async def test_refused_renewal_queues_and_reauth_delivers_in_order(
     result = await hass.config_entries.flow.async_configure(flow["flow_id"])
     assert result["reason"] == "reauth_successful"
     await hass.async_block_till_done()
-    account = account_module.async_get_accounts(hass)[entry.entry_id]
-    await eventually(hass, lambda: len(sent) == len(subjects))
+    account = entry.runtime_data
+    await clock.run_until(lambda: len(sent) == len(subjects))
     assert [b["message"]["subject"] for b in delegated.sent()] == subjects
     assert [e.data["subject"] for e in sent] == subjects
     assert account.outbox.items == []
@@ -123,6 +110,7 @@ async def test_refused_renewal_queues_and_reauth_delivers_in_order(
 
 
 async def test_no_token_of_a_signed_in_account_leaks(
+    clock: Clock,
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     graph_mock: GraphMock,
@@ -135,13 +123,12 @@ async def test_no_token_of_a_signed_in_account_leaks(
     assert await async_setup_component(hass, "diagnostics", {})
     entry = signed_in_entry(delegated)
     await set_up(hass, entry)
-    await alert(hass, "hello")
+    await clock.run(alert(hass, "hello"))
     delegated.refused = 70008
-    async_fire_time_changed(hass, dt_util.utcnow() + WEEK)
-    await hass.async_block_till_done()
-    diagnostics = json.dumps(
-        await get_diagnostics_for_config_entry(hass, hass_client, entry)
-    )
+    await clock.tick(WEEK.total_seconds())
+    # A week on, the test client's own access token has expired: ask the
+    # integration directly.
+    diagnostics = json.dumps(await async_get_config_entry_diagnostics(hass, entry))
     assert "**REDACTED**" in diagnostics
     secrets = [*delegated.issued_refresh_tokens, *delegated.access_tokens]
     assert secrets
@@ -151,6 +138,7 @@ async def test_no_token_of_a_signed_in_account_leaks(
 
 
 async def test_stop_then_unload_leaves_no_timer_and_logs_nothing(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     delegated: DelegatedEntra,
@@ -163,7 +151,6 @@ async def test_stop_then_unload_leaves_no_timer_and_logs_nothing(
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)
-    async_fire_time_changed(hass, dt_util.utcnow() + WEEK)
-    await hass.async_block_till_done()
+    await clock.tick(WEEK.total_seconds())
     assert len(refreshes(delegated)) == at_setup
     assert "Unable to remove" not in caplog.text

@@ -33,6 +33,7 @@ from .conftest import (
     JPEG,
     MAILBOX,
     TENANT_ID,
+    Clock,
     GraphMock,
     set_up,
     users_url,
@@ -478,7 +479,6 @@ async def test_large_url_download_is_spooled_and_removed(
     ("data", "fragment"),
     [
         ({"colour": "red"}, "unknown key 'colour'"),
-        ({"cc": "not-an-address"}, "'not-an-address' is not an email address"),
         ({"importance": "urgent"}, "importance"),
         ({"cameras": "light.kitchen"}, "cameras"),
         ({"attachments": ["ftp://x/y"]}, "only local paths and http(s) URLs"),
@@ -501,11 +501,45 @@ async def test_invalid_data_is_refused(
     assert graph_mock.sent() == []
 
 
-async def test_invalid_target_is_refused(
+async def test_unknown_key_is_named_in_our_words(
     hass: HomeAssistant, graph_mock: GraphMock, init_integration: MockConfigEntry
 ) -> None:
-    with pytest.raises(ServiceValidationError, match="'bob' is not an email address"):
-        await notify(hass, message="x", target=["ok@contoso.com", "bob"])
+    """Whatever voluptuous calls it, the message names the key and the keys."""
+    with pytest.raises(ServiceValidationError) as info:
+        await notify(hass, message="x", data={"colour": "red", "html": True})
+    assert str(info.value).startswith(
+        "Invalid data for the o365 email action: unknown key 'colour' (the keys "
+        "are html, cc, bcc, reply_to, importance, cameras, attachments, images, "
+        "save_to_sent_items, from, account)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        ({"target": ["ok@contoso.com", "bob"]}, "target"),
+        ({"data": {"cc": "bob"}}, "cc"),
+        ({"data": {"reply_to": ["bob"]}}, "reply_to"),
+    ],
+)
+async def test_invalid_address_is_refused_in_our_words(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    init_integration: MockConfigEntry,
+    call: dict[str, Any],
+    field: str,
+) -> None:
+    """One translated message names the field and the address, with help."""
+    with pytest.raises(ServiceValidationError) as info:
+        await hass.services.async_call(
+            "notify", "o365", {"message": "x", **call}, blocking=True
+        )
+    assert info.value.translation_key == "invalid_address"
+    assert str(info.value) == (
+        f"bob in {field} is not an email address. Write each recipient as "
+        "alerts@example.com, or as a name followed by the address in angle "
+        "brackets. Help: https://github.com/o365-home-assistant/o365#invalid_address"
+    )
     assert graph_mock.sent() == []
 
 
@@ -668,11 +702,14 @@ async def test_object_id_mailbox_without_directory_access_asks_for_target(
 
 
 async def test_object_id_lookup_failing_transiently_says_so(
-    hass: HomeAssistant, graph_mock: GraphMock, object_id_account: MockConfigEntry
+    clock: Clock,
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    object_id_account: MockConfigEntry,
 ) -> None:
     graph_mock.graph("GET", USER_URL, status=503)
     with pytest.raises(HomeAssistantError) as info:
-        await notify(hass, message="x")
+        await clock.run(notify(hass, message="x"))
     assert info.value.translation_key == "cannot_connect"
 
 

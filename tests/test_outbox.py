@@ -13,6 +13,7 @@ from custom_components.o365.graph import (
     Importance,
     Message,
 )
+from custom_components.o365.models import OutgoingMail
 from custom_components.o365.outbox import META_FILE, Outbox, OutboxItem
 
 
@@ -28,10 +29,13 @@ def put(
     save_to_sent_items: bool = True,
     reason: str = "x",
     now: float = 1.0,
+    held: bool = False,
+    sender: str | None = None,
 ) -> OutboxItem:
-    """Queue a message the way the account does: number, write, add."""
-    item = outbox.new_item(message, reason=reason, now=now)
-    outbox.write(item, message, save_to_sent_items=save_to_sent_items)
+    """Store a message the way the sender does: number, write, add."""
+    mail = OutgoingMail(message, save_to_sent_items, sender)
+    item = outbox.new_item(mail, reason=reason, now=now, held=held)
+    outbox.write(item, mail)
     outbox.add(item)
     return item
 
@@ -60,14 +64,24 @@ def message(tmp_path: Path, subject: str = "Motion") -> Message:
 def test_round_trip_survives_a_restart(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox")
     original = message(tmp_path)
-    item = put(outbox, original, save_to_sent_items=False, reason="503", now=100.0)
+    item = put(
+        outbox,
+        original,
+        save_to_sent_items=False,
+        reason="503",
+        now=100.0,
+        sender="shared@contoso.com",
+    )
     (tmp_path / "clip.bin").unlink()  # the queued copy does not need the source
 
     reloaded = Outbox(tmp_path / "outbox")
     reloaded.load()
     assert [i.id for i in reloaded.items] == [item.id]
-    copy, save = reloaded.read(reloaded.items[0])
-    assert save is False
+    assert reloaded.items[0].recipients == 3
+    mail = reloaded.read(reloaded.items[0])
+    assert mail.save_to_sent_items is False
+    assert mail.sender == "shared@contoso.com"
+    copy = mail.message
     assert copy.subject == original.subject
     assert copy.body_type is BodyType.HTML
     assert copy.to == original.to
@@ -165,18 +179,20 @@ def test_missing_folder_is_an_empty_outbox(tmp_path: Path) -> None:
 def test_sequence_numbers_are_unique_and_survive_a_restart(tmp_path: Path) -> None:
     """Numbers are handed out in call order, before any file is written."""
     outbox = Outbox(tmp_path / "outbox")
-    first = outbox.new_item(Message("a", "b"), reason="x", now=1)
-    second = outbox.new_item(Message("c", "d"), reason="x", now=1)
+    a, c = OutgoingMail(Message("a", "b"), True), OutgoingMail(Message("c", "d"), True)
+    first = outbox.new_item(a, reason="x", now=1)
+    second = outbox.new_item(c, reason="x", now=1)
     # Written (and added) in the opposite order: the queue keeps the numbers.
-    outbox.write(second, Message("c", "d"), save_to_sent_items=True)
+    outbox.write(second, c)
     outbox.add(second)
-    outbox.write(first, Message("a", "b"), save_to_sent_items=True)
+    outbox.write(first, a)
     outbox.add(first)
     assert [i.subject for i in outbox.items] == ["a", "c"]
     reloaded = Outbox(tmp_path / "outbox")
     reloaded.load()
     assert [i.subject for i in reloaded.items] == ["a", "c"]
-    assert reloaded.new_item(Message("e", "f"), reason="x", now=1).sequence == 3
+    e = OutgoingMail(Message("e", "f"), True)
+    assert reloaded.new_item(e, reason="x", now=1).sequence == 3
 
 
 def test_update_of_a_delivered_message_is_ignored(tmp_path: Path) -> None:
@@ -187,3 +203,40 @@ def test_update_of_a_delivered_message_is_ignored(tmp_path: Path) -> None:
     item.attempts = 9
     outbox.update(item)
     assert not (tmp_path / "outbox" / item.folder_name).exists()
+
+
+def test_held_and_queued_alerts_are_told_apart(tmp_path: Path) -> None:
+    """Alerts held for a digest stay held across a restart, grouped by recipients."""
+    outbox = Outbox(tmp_path / "outbox")
+    to_a = Message("a", "b", to=(EmailAddress("a@contoso.com"),))
+    to_b = Message("c", "d", to=(EmailAddress("b@contoso.com"),))
+    failed = put(outbox, to_a)
+    held = put(outbox, to_a, held=True, now=2)
+    other = put(outbox, to_b, held=True, now=3)
+    reloaded = Outbox(tmp_path / "outbox")
+    reloaded.load()
+    assert [i.id for i in reloaded.queued] == [failed.id]
+    assert [i.id for i in reloaded.held] == [held.id, other.id]
+    assert reloaded.held[0].group == failed.group != reloaded.held[1].group
+
+
+def test_items_of_the_first_format_still_load(tmp_path: Path) -> None:
+    """Alerts queued before an upgrade (format 1) are delivered after it."""
+    import json
+
+    outbox = Outbox(tmp_path / "outbox")
+    item = put(outbox, message(tmp_path))
+    meta_file = tmp_path / "outbox" / item.folder_name / META_FILE
+    meta = json.loads(meta_file.read_text())
+    for key in ("recipients", "held", "group"):
+        del meta["item"][key]
+    meta["version"] = 1
+    del meta["sender"]
+    meta_file.write_text(json.dumps(meta))
+    reloaded = Outbox(tmp_path / "outbox")
+    reloaded.load()
+    (old,) = reloaded.items
+    assert old.held is False
+    mail = reloaded.read(old)
+    assert mail.sender is None
+    assert mail.message.subject == "Motion"

@@ -1,14 +1,15 @@
-"""Tests of the outbox at work: order, giving up, restarts, repairs."""
+"""The outbox worker: queued alerts delivered in order, on Home Assistant's clock."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from pathlib import Path
 import time
 
 import aiohttp
 from aioresponses import aioresponses
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant import loader
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -21,7 +22,7 @@ from pytest_homeassistant_custom_component.common import (
     async_test_home_assistant,
 )
 
-from custom_components.o365 import account as account_module
+from custom_components.o365 import sender as sender_module
 from custom_components.o365.const import (
     CONF_OUTBOX_MAX_AGE_HOURS,
     DOMAIN,
@@ -29,16 +30,9 @@ from custom_components.o365.const import (
     EVENT_MESSAGE_QUEUED,
     EVENT_MESSAGE_SENT,
 )
+from custom_components.o365.outbox import Outbox
 
-from .conftest import ENTRY_DATA, MAILBOX, UNIQUE_ID, GraphMock
-
-pytestmark = pytest.mark.usefixtures("fast_outbox")
-
-
-@pytest.fixture
-def fast_outbox(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(account_module, "OUTBOX_FIRST_DELAY", 0.01)
-    monkeypatch.setattr(account_module, "OUTBOX_MAX_DELAY", 0.02)
+from .conftest import ENTRY_DATA, MAILBOX, UNIQUE_ID, Clock, GraphMock
 
 
 async def alert(hass: HomeAssistant, subject: str) -> None:
@@ -47,9 +41,8 @@ async def alert(hass: HomeAssistant, subject: str) -> None:
     )
 
 
-def outbox_of(hass: HomeAssistant, entry: MockConfigEntry) -> list[str]:
-    account = account_module.async_get_accounts(hass)[entry.entry_id]
-    return [item.subject for item in account.outbox.items]
+def outbox_of(entry: MockConfigEntry) -> list[str]:
+    return [item.subject for item in entry.runtime_data.outbox.items]
 
 
 async def setup_offline(
@@ -63,14 +56,11 @@ async def setup_offline(
     await hass.async_block_till_done()
 
 
-async def until(condition: Callable[[], bool], limit: float = 5) -> None:
-    async with asyncio.timeout(limit):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
 async def test_new_alerts_wait_behind_queued_ones(
-    hass: HomeAssistant, graph_mock: GraphMock, config_entry: MockConfigEntry
+    clock: Clock,
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
 ) -> None:
     """Order is kept: once something is queued, later alerts queue behind it."""
     graph_mock.sign_in()
@@ -84,10 +74,10 @@ async def test_new_alerts_wait_behind_queued_ones(
     config_entry.add_to_hass(hass)
     await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
-    await alert(hass, "first")
-    await alert(hass, "second")
+    await clock.run(alert(hass, "first"))
+    await clock.run(alert(hass, "second"))
     assert [e.data["reason"] for e in queued] == ["HTTP 503", "earlier_messages_queued"]
-    await until(lambda: len(sent) == 2)
+    await clock.run_until(lambda: len(sent) == 2)
     assert [e.data["subject"] for e in sent] == ["first", "second"]
     assert [b["message"]["subject"] for b in graph_mock.sent()][-2:] == [
         "first",
@@ -96,6 +86,7 @@ async def test_new_alerts_wait_behind_queued_ones(
 
 
 async def test_too_old_messages_are_dropped(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     config_entry: MockConfigEntry,
@@ -110,34 +101,35 @@ async def test_too_old_messages_are_dropped(
     )
     await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
-    await alert(hass, "stale")
-    account = account_module.async_get_accounts(hass)[config_entry.entry_id]
-    account.outbox.items[0].queued_at -= 3601
-    await until(lambda: bool(dropped))
+    await clock.run(alert(hass, "stale"))
+    assert outbox_of(config_entry) == ["stale"]
+    await clock.tick(3601)
+    await clock.run_until(lambda: bool(dropped))
     assert dropped[0].data == {
         "account": MAILBOX,
         "subject": "stale",
         "reason": "max_age",
         "attempts": dropped[0].data["attempts"],
     }
-    assert outbox_of(hass, config_entry) == []
+    assert outbox_of(config_entry) == []
     issue = issue_registry.async_get_issue(DOMAIN, f"dropped_{config_entry.entry_id}")
     assert issue is not None
     assert issue.translation_placeholders["subject"] == "stale"
 
 
 async def test_full_outbox_gives_way_to_new_alerts(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     config_entry: MockConfigEntry,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(account_module, "OUTBOX_MAX_MESSAGES", 3)
+    monkeypatch.setattr(sender_module, "OUTBOX_MAX_MESSAGES", 3)
     dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
     await setup_offline(hass, graph_mock, config_entry)
     for number in range(4):
-        await alert(hass, f"alert {number}")
-    assert outbox_of(hass, config_entry) == ["alert 1", "alert 2", "alert 3"]
+        await clock.run(alert(hass, f"alert {number}"))
+    assert outbox_of(config_entry) == ["alert 1", "alert 2", "alert 3"]
     assert [(e.data["subject"], e.data["reason"]) for e in dropped] == [
         ("alert 0", "outbox_full")
     ]
@@ -145,7 +137,10 @@ async def test_full_outbox_gives_way_to_new_alerts(
 
 
 async def test_permanent_refusal_while_queued_drops(
-    hass: HomeAssistant, graph_mock: GraphMock, config_entry: MockConfigEntry
+    clock: Clock,
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
 ) -> None:
     graph_mock.sign_in()
     graph_mock.send_mail(exception=aiohttp.ClientConnectionError(), repeat=False)
@@ -157,18 +152,19 @@ async def test_permanent_refusal_while_queued_drops(
     config_entry.add_to_hass(hass)
     await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
-    await alert(hass, "bad recipient")
-    await until(lambda: bool(dropped))
+    await clock.run(alert(hass, "bad recipient"))
+    await clock.run_until(lambda: bool(dropped))
     assert dropped[0].data["reason"] == "ErrorInvalidRecipients"
 
 
 async def test_message_too_big_for_the_outbox_raises(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     config_entry: MockConfigEntry,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(account_module, "OUTBOX_MAX_BYTES", 10)
+    monkeypatch.setattr(sender_module, "OUTBOX_MAX_BYTES", 10)
     graph_mock.sign_in()
     graph_mock.send_mail(exception=aiohttp.ClientConnectionError("offline"))
     config_entry.add_to_hass(hass)
@@ -178,16 +174,19 @@ async def test_message_too_big_for_the_outbox_raises(
     big = Path(hass.config.config_dir) / "big.bin"
     big.write_bytes(b"x" * 100)
     with pytest.raises(HomeAssistantError) as info:
-        await hass.services.async_call(
-            "notify",
-            "o365",
-            {"message": "m", "data": {"attachments": [str(big)]}},
-            blocking=True,
+        await clock.run(
+            hass.services.async_call(
+                "notify",
+                "o365",
+                {"message": "m", "data": {"attachments": [str(big)]}},
+                blocking=True,
+            )
         )
     assert info.value.translation_key == "cannot_connect"
 
 
 async def test_access_denied_raises_consent_issue_until_a_send_works(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     config_entry: MockConfigEntry,
@@ -200,14 +199,15 @@ async def test_access_denied_raises_consent_issue_until_a_send_works(
     await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     with pytest.raises(HomeAssistantError, match="ErrorAccessDenied"):
-        await alert(hass, "denied")
+        await clock.run(alert(hass, "denied"))
     issue_id = f"consent_{config_entry.entry_id}"
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
-    await alert(hass, "works again")
+    await clock.run(alert(hass, "works again"))
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
 
 
 async def test_token_without_mail_send_role_still_sends(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     config_entry: MockConfigEntry,
@@ -223,25 +223,28 @@ async def test_token_without_mail_send_role_still_sends(
         issue_registry.async_get_issue(DOMAIN, f"consent_{config_entry.entry_id}")
         is None
     )
-    await alert(hass, "scoped by RBAC")
+    await clock.run(alert(hass, "scoped by RBAC"))
     assert len(graph_mock.sent()) == 1
 
 
 async def test_removing_the_entry_discards_its_outbox(
-    hass: HomeAssistant, graph_mock: GraphMock, config_entry: MockConfigEntry
+    clock: Clock,
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
 ) -> None:
     graph_mock.sign_in()
     graph_mock.send_mail(exception=aiohttp.ClientConnectionError("offline"))
     config_entry.add_to_hass(hass)
     await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
-    await alert(hass, "queued")
+    await clock.run(alert(hass, "queued"))
     folder = Path(hass.config.path(".storage", "o365_outbox", config_entry.entry_id))
     assert folder.is_dir()
     await hass.config_entries.async_remove(config_entry.entry_id)
     await hass.async_block_till_done()
     assert not folder.exists()
-    assert config_entry.entry_id not in account_module.async_get_accounts(hass)
+    assert getattr(config_entry, "runtime_data", None) is None
     assert not hass.services.has_service("notify", "o365")
 
 
@@ -255,7 +258,7 @@ def mocked() -> Generator[aioresponses]:
 
 
 async def test_queued_alerts_survive_a_restart(
-    tmp_path: Path, mocked: aioresponses
+    tmp_path: Path, mocked: aioresponses, freezer: FrozenDateTimeFactory
 ) -> None:
     """Graph down, alerts queued, Home Assistant restarted, Graph back: all sent, in order."""
     config_dir = tmp_path / "restart-config"
@@ -274,9 +277,10 @@ async def test_queued_alerts_survive_a_restart(
             entry.add_to_hass(hass)
             assert await hass.config_entries.async_setup(entry.entry_id)
             await hass.async_block_till_done()
+            clock = Clock(hass, freezer)
             for subject in subjects:
-                await alert(hass, subject)
-            assert outbox_of(hass, entry) == subjects
+                await clock.run(alert(hass, subject))
+            assert outbox_of(entry) == subjects
         finally:
             await hass.async_stop(force=True)
 
@@ -287,6 +291,7 @@ async def test_queued_alerts_survive_a_restart(
     async with async_test_home_assistant(config_dir=str(config_dir)) as hass:
         try:
             hass.data.pop(loader.DATA_CUSTOM_COMPONENTS)
+            clock = Clock(hass, freezer)
             sent = async_capture_events(hass, EVENT_MESSAGE_SENT)
             entry = MockConfigEntry(
                 domain=DOMAIN, entry_id="restart", unique_id=UNIQUE_ID, data=ENTRY_DATA
@@ -294,8 +299,8 @@ async def test_queued_alerts_survive_a_restart(
             entry.add_to_hass(hass)
             assert await hass.config_entries.async_setup(entry.entry_id)
             await hass.async_block_till_done()
-            await until(
-                lambda: len(sent) == len(subjects) and not outbox_of(hass, entry)
+            await clock.run_until(
+                lambda: len(sent) == len(subjects) and not outbox_of(entry)
             )
             assert [e.data["subject"] for e in sent] == subjects
             assert [b["message"]["subject"] for b in graph.sent()] == subjects
@@ -304,42 +309,44 @@ async def test_queued_alerts_survive_a_restart(
 
 
 async def test_concurrent_alerts_on_a_full_outbox(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     config_entry: MockConfigEntry,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Alerts arriving together on a full outbox each drop one, none fails."""
-    monkeypatch.setattr(account_module, "OUTBOX_MAX_MESSAGES", 3)
-    original_delete = account_module.Outbox.delete
+    monkeypatch.setattr(sender_module, "OUTBOX_MAX_MESSAGES", 3)
+    original_delete = Outbox.delete
 
-    def slow_delete(self: account_module.Outbox, item: object) -> None:
+    def slow_delete(self: Outbox, item: object) -> None:
         time.sleep(0.05)  # widen the window in which a second drop could race
         original_delete(self, item)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(account_module.Outbox, "delete", slow_delete)
+    monkeypatch.setattr(Outbox, "delete", slow_delete)
     dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
     await setup_offline(hass, graph_mock, config_entry)
     for number in range(3):
-        await alert(hass, f"old {number}")
+        await clock.run(alert(hass, f"old {number}"))
     await asyncio.gather(*(alert(hass, f"new {number}") for number in range(6)))
-    queue = outbox_of(hass, config_entry)
+    queue = outbox_of(config_entry)
     assert len(queue) == 3
     assert {e.data["subject"] for e in dropped} | set(queue) == {
         *(f"old {n}" for n in range(3)),
         *(f"new {n}" for n in range(6)),
     }
     assert len(dropped) == 6
-    account = account_module.async_get_accounts(hass)[config_entry.entry_id]
+    account = config_entry.runtime_data
     sequences = [item.sequence for item in account.outbox.items]
     assert sequences == sorted(set(sequences))
-    on_disk = account_module.Outbox(account.outbox.root)
+    on_disk = Outbox(account.outbox.root)
     await hass.async_add_executor_job(on_disk.load)
     assert [item.subject for item in on_disk.items] == queue
     await hass.config_entries.async_unload(config_entry.entry_id)
 
 
 async def test_worker_survives_an_unexpected_error(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     config_entry: MockConfigEntry,
@@ -355,7 +362,7 @@ async def test_worker_survives_an_unexpected_error(
     config_entry.add_to_hass(hass)
     await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
-    account = account_module.async_get_accounts(hass)[config_entry.entry_id]
+    account = config_entry.runtime_data
     original_read = account.outbox.read
     calls = 0
 
@@ -367,13 +374,16 @@ async def test_worker_survives_an_unexpected_error(
         return original_read(item)  # type: ignore[arg-type]
 
     monkeypatch.setattr(account.outbox, "read", flaky_read)
-    await alert(hass, "still delivered")
-    await until(lambda: len(sent) == 1)
+    await clock.run(alert(hass, "still delivered"))
+    await clock.run_until(lambda: len(sent) == 1)
     assert sent[0].data["queued"] is True
 
 
 async def test_message_whose_files_vanished_is_dropped(
-    hass: HomeAssistant, graph_mock: GraphMock, config_entry: MockConfigEntry
+    clock: Clock,
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
 ) -> None:
     dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
     await setup_offline(hass, graph_mock, config_entry)
@@ -386,7 +396,7 @@ async def test_message_whose_files_vanished_is_dropped(
         {"message": "m", "title": "clip", "data": {"attachments": [str(clip)]}},
         blocking=True,
     )
-    account = account_module.async_get_accounts(hass)[config_entry.entry_id]
+    account = config_entry.runtime_data
     (item,) = account.outbox.items
     (account.outbox.root / item.folder_name / "0.bin").unlink()
     graph_mock.mocked.clear()
@@ -394,11 +404,12 @@ async def test_message_whose_files_vanished_is_dropped(
     graph_mock.send_mail()
     await hass.config_entries.async_reload(config_entry.entry_id)
     await hass.async_block_till_done()
-    await until(lambda: bool(dropped))
+    await clock.run_until(lambda: bool(dropped))
     assert dropped[0].data["reason"].startswith("unreadable")
 
 
 async def test_full_mailbox_keeps_alerts_and_says_so(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     config_entry: MockConfigEntry,
@@ -414,14 +425,14 @@ async def test_full_mailbox_keeps_alerts_and_says_so(
     config_entry.add_to_hass(hass)
     await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
-    await alert(hass, "mailbox full")
+    await clock.run(alert(hass, "mailbox full"))
     assert [e.data["reason"] for e in queued] == ["ErrorQuotaExceeded"]
     issue = issue_registry.async_get_issue(
         DOMAIN, f"mailbox_full_{config_entry.entry_id}"
     )
     assert issue is not None
     assert issue.translation_key == "mailbox_full"
-    await until(lambda: len(sent) == 1)
+    await clock.run_until(lambda: len(sent) == 1)
     assert (
         issue_registry.async_get_issue(DOMAIN, f"mailbox_full_{config_entry.entry_id}")
         is None
@@ -429,7 +440,10 @@ async def test_full_mailbox_keeps_alerts_and_says_so(
 
 
 async def test_full_mailbox_without_the_outbox_raises_the_translated_error(
-    hass: HomeAssistant, graph_mock: GraphMock, config_entry: MockConfigEntry
+    clock: Clock,
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
 ) -> None:
     graph_mock.sign_in()
     graph_mock.send_mail(status=403, code="ErrorQuotaExceeded")
@@ -440,7 +454,7 @@ async def test_full_mailbox_without_the_outbox_raises_the_translated_error(
     await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     with pytest.raises(HomeAssistantError) as info:
-        await alert(hass, "mailbox full")
+        await clock.run(alert(hass, "mailbox full"))
     assert info.value.translation_key == "mailbox_full"
     assert "Free space in the mailbox" in str(info.value)
 

@@ -171,6 +171,11 @@ def test_every_key_in_the_code_is_translated() -> None:
         | set(STRINGS["entity"]["sensor"])
         | set(STRINGS["entity"]["notify"])
         | set(STRINGS["selector"])
+        | {
+            reason
+            for issue in STRINGS["issues"].values()
+            for reason in issue.get("fix_flow", {}).get("abort", {})
+        }
     )
     used = _keys_used_in_code() | {key for _, key in _ERROR_KEYS}
     used |= {"cannot_connect", "graph_error", "unknown"}

@@ -11,11 +11,12 @@ at the end of the pytest run.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 import json
 import random
+import time
 from typing import Any
 
 import aiohttp
@@ -31,7 +32,6 @@ from pytest_homeassistant_custom_component.common import (
 )
 from yarl import URL
 
-from custom_components.o365 import account as account_module
 from custom_components.o365.const import (
     CONF_CLIENT_SECRET,
     CONF_QUEUE_ON_FAILURE,
@@ -46,6 +46,7 @@ from .conftest import (
     LOGIN,
     MAILBOX,
     TENANT_ID,
+    Clock,
     GraphMock,
     entra_error,
     make_jwt,
@@ -71,6 +72,10 @@ class FaultyGraph:
     delivered: Counter[str] = field(default_factory=Counter)
     attempts: Counter[str] = field(default_factory=Counter)
     revoked: set[str] = field(default_factory=set)
+    #: When each attempt of a subject reached Graph (Home Assistant's clock).
+    times: defaultdict[str, list[float]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     token_down: int = 0
     secret_expired: bool = False
     tokens_issued: int = 0
@@ -102,6 +107,7 @@ class FaultyGraph:
             )
         subject = json.loads(kwargs["data"])["message"]["subject"]
         self.attempts[subject] += 1
+        self.times[subject].append(time.time())
         fault = self.plan(subject, self.attempts[subject])
         if fault in AFTER_ACCEPT or fault is None:
             self.delivered[subject] += 1
@@ -125,16 +131,6 @@ class FaultyGraph:
         raise AssertionError(f"unknown fault {fault}")
 
 
-@pytest.fixture
-def fast_retries(
-    monkeypatch: pytest.MonkeyPatch, instant_retries: list[float]
-) -> list[float]:
-    """Retry waits pass at once (recorded); the outbox retries quickly."""
-    monkeypatch.setattr(account_module, "OUTBOX_FIRST_DELAY", 0.01)
-    monkeypatch.setattr(account_module, "OUTBOX_MAX_DELAY", 0.05)
-    return instant_retries
-
-
 async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -147,15 +143,10 @@ async def alert(hass: HomeAssistant, subject: str) -> None:
     )
 
 
-async def drained(
-    hass: HomeAssistant, entry: MockConfigEntry, limit: float = 10
-) -> None:
-    """Wait until the account's outbox is empty."""
-    account = account_module.async_get_accounts(hass)[entry.entry_id]
-    async with asyncio.timeout(limit):
-        while len(account.outbox):
-            await asyncio.sleep(0.01)
-    await hass.async_block_till_done()
+async def drained(clock: Clock, entry: MockConfigEntry) -> None:
+    """Move Home Assistant's clock on until the account's outbox is empty."""
+    # The entry may reload meanwhile (a reauth): ask for its account each time.
+    await clock.run_until(lambda: not len(entry.runtime_data.outbox))
 
 
 def check(
@@ -196,10 +187,10 @@ def check(
     ],
 )
 async def test_fault_kinds(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     config_entry: MockConfigEntry,
-    fast_retries: list[float],
     fault: str,
     failures: int,
 ) -> None:
@@ -211,8 +202,8 @@ async def test_fault_kinds(
     queued = async_capture_events(hass, EVENT_MESSAGE_QUEUED)
     await setup(hass, config_entry)
     subjects = [f"{fault} alert {n}" for n in range(20)]
-    await asyncio.gather(*(alert(hass, s) for s in subjects))
-    await drained(hass, config_entry)
+    await clock.run(asyncio.gather(*(alert(hass, s) for s in subjects)))
+    await drained(clock, config_entry)
     check(
         f"{fault} x{failures}",
         subjects,
@@ -222,7 +213,10 @@ async def test_fault_kinds(
     )
     assert dropped == []
     if fault == "429":
-        assert 2.0 in fast_retries  # Retry-After honoured
+        # Retry-After: 2 honoured on Home Assistant's clock.
+        for subject in subjects:
+            first, second, *_ = graph.times[subject]
+            assert second - first >= 2.0
     # Up to 4 tries happen inside the action; beyond that the outbox takes
     # over. A 500 is never repeated inside the call.
     assert bool(queued) is (failures >= 4 or fault in NOT_RETRIED_IN_CALL)
@@ -230,49 +224,49 @@ async def test_fault_kinds(
 
 
 async def test_stale_token_is_renewed_once(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     config_entry: MockConfigEntry,
-    fast_retries: list[float],
 ) -> None:
     """Graph revokes the token: one renewal serves every alert in flight."""
     graph = FaultyGraph(graph_mock, lambda subject, attempt: None)
     dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
     await setup(hass, config_entry)
-    graph.revoked.add(config_entry.runtime_data.account.connection.tokens.token.value)
+    graph.revoked.add(config_entry.runtime_data.connection.tokens.token.value)
     subjects = [f"401 alert {n}" for n in range(20)]
-    await asyncio.gather(*(alert(hass, s) for s in subjects))
+    await clock.run(asyncio.gather(*(alert(hass, s) for s in subjects)))
     check("401 stale token", subjects, graph, dropped, duplicates_allowed=False)
     assert graph.tokens_issued == 2
 
 
 async def test_token_endpoint_down(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     config_entry: MockConfigEntry,
-    fast_retries: list[float],
 ) -> None:
     """The token must be renewed while login is down: alerts wait, then go."""
     graph = FaultyGraph(graph_mock, lambda subject, attempt: None)
     dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
     queued = async_capture_events(hass, EVENT_MESSAGE_QUEUED)
     await setup(hass, config_entry)
-    graph.revoked.add(config_entry.runtime_data.account.connection.tokens.token.value)
+    graph.revoked.add(config_entry.runtime_data.connection.tokens.token.value)
     graph.token_down = 12
     subjects = [f"login down alert {n}" for n in range(10)]
     for subject in subjects:
-        await alert(hass, subject)
-    await drained(hass, config_entry)
+        await clock.run(alert(hass, subject))
+    await drained(clock, config_entry)
     check("token endpoint down", subjects, graph, dropped, duplicates_allowed=False)
     assert queued
     assert graph.token_down == 0
 
 
 async def test_random_mix_of_faults(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     config_entry: MockConfigEntry,
-    fast_retries: list[float],
 ) -> None:
     """200 alerts, a third of all attempts failing with a random fault."""
     rng = random.Random(365)
@@ -285,8 +279,8 @@ async def test_random_mix_of_faults(
     dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
     await setup(hass, config_entry)
     subjects = [f"mixed alert {n}" for n in range(200)]
-    await asyncio.gather(*(alert(hass, s) for s in subjects))
-    await drained(hass, config_entry, limit=30)
+    await clock.run(asyncio.gather(*(alert(hass, s) for s in subjects)))
+    await drained(clock, config_entry)
     check("random mix", subjects, graph, dropped, duplicates_allowed=True)
     assert dropped == []
     duplicates = sum(c - 1 for c in graph.delivered.values() if c > 1)
@@ -294,24 +288,23 @@ async def test_random_mix_of_faults(
 
 
 async def test_expired_secret_queues_until_reauth(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     config_entry: MockConfigEntry,
-    fast_retries: list[float],
     issue_registry: ir.IssueRegistry,
 ) -> None:
     """The secret expires: alerts queue, reauth brings them all out."""
     graph = FaultyGraph(graph_mock, lambda subject, attempt: None)
     sent = async_capture_events(hass, EVENT_MESSAGE_SENT)
     await setup(hass, config_entry)
-    graph.revoked.add(config_entry.runtime_data.account.connection.tokens.token.value)
+    graph.revoked.add(config_entry.runtime_data.connection.tokens.token.value)
     graph.secret_expired = True
 
     subjects = [f"while expired {n}" for n in range(5)]
     for subject in subjects:
-        await alert(hass, subject)  # returns normally: queued
-    await hass.async_block_till_done()
-    account = account_module.async_get_accounts(hass)[config_entry.entry_id]
+        await clock.run(alert(hass, subject))  # returns normally: queued
+    account = config_entry.runtime_data
     assert [item.subject for item in account.outbox.items] == subjects
     assert graph.delivered == Counter()
     issue = issue_registry.async_get_issue(
@@ -327,8 +320,7 @@ async def test_expired_secret_queues_until_reauth(
         flow["flow_id"], {CONF_CLIENT_SECRET: "a brand new secret"}
     )
     assert result["reason"] == "reauth_successful"
-    await hass.async_block_till_done()
-    await drained(hass, config_entry)
+    await drained(clock, config_entry)
     assert [event.data["subject"] for event in sent] == subjects
     assert all(event.data["queued"] for event in sent)
     assert graph.delivered == Counter(dict.fromkeys(subjects, 1))
@@ -343,10 +335,10 @@ async def test_expired_secret_queues_until_reauth(
 
 
 async def test_queue_off_raises(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     config_entry: MockConfigEntry,
-    fast_retries: list[float],
 ) -> None:
     FaultyGraph(graph_mock, lambda subject, attempt: "503")
     config_entry.add_to_hass(hass)
@@ -355,30 +347,31 @@ async def test_queue_off_raises(
     )
     await setup(hass, config_entry)
     with pytest.raises(HomeAssistantError) as info:
-        await alert(hass, "not queued")
+        await clock.run(alert(hass, "not queued"))
     assert info.value.translation_key == "cannot_connect"
-    assert (
-        len(account_module.async_get_accounts(hass)[config_entry.entry_id].outbox) == 0
-    )
+    assert len(config_entry.runtime_data.outbox) == 0
 
 
 async def test_permanent_error_is_not_queued(
-    hass: HomeAssistant, graph_mock: GraphMock, config_entry: MockConfigEntry
+    clock: Clock,
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
 ) -> None:
     graph_mock.sign_in()
     graph_mock.send_mail(status=403, code="ErrorSendAsDenied")
     queued = async_capture_events(hass, EVENT_MESSAGE_QUEUED)
     await setup(hass, config_entry)
     with pytest.raises(HomeAssistantError, match="ErrorSendAsDenied"):
-        await alert(hass, "denied")
+        await clock.run(alert(hass, "denied"))
     assert queued == []
 
 
 async def test_setup_retry_accepts_and_queues(
+    clock: Clock,
     hass: HomeAssistant,
     graph_mock: GraphMock,
     config_entry: MockConfigEntry,
-    fast_retries: list[float],
 ) -> None:
     """Microsoft unreachable at start-up: alerts are kept, then delivered."""
     graph = FaultyGraph(graph_mock, lambda subject, attempt: None)
@@ -387,11 +380,11 @@ async def test_setup_retry_accepts_and_queues(
     await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     assert config_entry.state is ConfigEntryState.SETUP_RETRY
-    await alert(hass, "during retry")
-    account = account_module.async_get_accounts(hass)[config_entry.entry_id]
+    await clock.run(alert(hass, "during retry"))
+    account = config_entry.runtime_data
     assert len(account.outbox) == 1
     graph.token_down = 0
     await hass.config_entries.async_reload(config_entry.entry_id)
     await hass.async_block_till_done()
-    await drained(hass, config_entry)
+    await drained(clock, config_entry)
     assert graph.delivered == Counter({"during retry": 1})

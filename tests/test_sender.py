@@ -1,4 +1,4 @@
-"""Tests of the backup account: failover, its limits, and the options form."""
+"""The sender: now, through the backup account (failover, its limits), or later."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
-from custom_components.o365 import account as account_module
 from custom_components.o365.const import (
     CONF_BACKUP_ACCOUNT,
     CONF_CLIENT_ID,
@@ -40,9 +39,9 @@ from .conftest import (
     LOGIN,
     MAILBOX,
     TENANT_ID,
+    Clock,
     GraphMock,
     entra_error,
-    eventually,
     make_jwt,
 )
 
@@ -50,12 +49,6 @@ BACKUP = "ops@contoso.com"
 THIRD = "desk@contoso.com"
 BACKUP_CLIENT = "9d1c2b3a-4e5f-4a6b-8c7d-0e1f2a3b4c5d"
 BACKUP_SECRET = "backup app secret"
-
-
-@pytest.fixture(autouse=True)
-def fast_outbox(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(account_module, "OUTBOX_FIRST_DELAY", 0.01)
-    monkeypatch.setattr(account_module, "OUTBOX_MAX_DELAY", 0.02)
 
 
 class TwoApps:
@@ -115,19 +108,20 @@ def apps(graph_mock: GraphMock) -> TwoApps:
 
 
 async def test_healthy_primary_costs_no_extra_request(
-    hass: HomeAssistant, graph_mock: GraphMock, apps: TwoApps
+    clock: Clock, hass: HomeAssistant, graph_mock: GraphMock, apps: TwoApps
 ) -> None:
     graph_mock.send_mail()
     graph_mock.send_mail(BACKUP)
     await set_up(hass, entry(MAILBOX, BACKUP), entry(BACKUP))
     sent = async_capture_events(hass, EVENT_MESSAGE_SENT)
-    await alert(hass, "all good")
+    await clock.run(alert(hass, "all good"))
     assert sent_by(graph_mock, MAILBOX) == ["all good"]
     assert graph_mock.calls("POST", f"/users/{BACKUP.replace('@', '%40')}") == []
     assert sent[0].data["via"] == MAILBOX
 
 
 async def test_transient_failure_goes_out_through_the_backup(
+    clock: Clock,
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     graph_mock: GraphMock,
@@ -140,23 +134,25 @@ async def test_transient_failure_goes_out_through_the_backup(
     primary = entry(MAILBOX, BACKUP)
     await set_up(hass, primary, entry(BACKUP))
     sent = async_capture_events(hass, EVENT_MESSAGE_SENT)
-    await alert(hass, "door open")
+    await clock.run(alert(hass, "door open"))
     assert sent_by(graph_mock, BACKUP) == ["door open"]
     # The body is unchanged; the sender is the backup mailbox.
     (body,) = graph_mock.sent(BACKUP)
     assert body["message"]["toRecipients"] == [{"emailAddress": {"address": MAILBOX}}]
-    account = account_module.async_get_accounts(hass)[primary.entry_id]
+    account = primary.runtime_data
     assert account.outbox.items == []
     (event,) = sent
     assert event.data["account"] == MAILBOX
     assert event.data["via"] == BACKUP
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, primary)
     assert diagnostics["counters"]["failovers"] == 1
-    assert diagnostics["backup_account"] == BACKUP
+    # Set, but not shown: diagnostics name no mailbox.
+    assert diagnostics["backup_account"] == "**REDACTED**"
+    assert BACKUP not in str(diagnostics)
 
 
 async def test_refused_secret_goes_out_through_the_backup(
-    hass: HomeAssistant, graph_mock: GraphMock, apps: TwoApps
+    clock: Clock, hass: HomeAssistant, graph_mock: GraphMock, apps: TwoApps
 ) -> None:
     """The primary awaits reauth; its alerts go out through the backup meanwhile."""
     apps.primary_expired = True
@@ -167,15 +163,15 @@ async def test_refused_secret_goes_out_through_the_backup(
     )
     await set_up(hass, primary, backup)
     assert primary.state is ConfigEntryState.SETUP_ERROR
-    await alert(hass, "while expired")
+    await clock.run(alert(hass, "while expired"))
     assert sent_by(graph_mock, BACKUP) == ["while expired"]
-    account = account_module.async_get_accounts(hass)[primary.entry_id]
+    account = primary.runtime_data
     assert account.outbox.items == []
     assert graph_mock.sent(MAILBOX) == []
 
 
 async def test_both_failing_queues_in_the_primary_and_delivers_later(
-    hass: HomeAssistant, graph_mock: GraphMock, apps: TwoApps
+    clock: Clock, hass: HomeAssistant, graph_mock: GraphMock, apps: TwoApps
 ) -> None:
     graph_mock.send_mail(status=503, repeat=False)
     for _ in range(3):
@@ -190,19 +186,19 @@ async def test_both_failing_queues_in_the_primary_and_delivers_later(
     await set_up(hass, primary, backup)
     queued = async_capture_events(hass, EVENT_MESSAGE_QUEUED)
     sent = async_capture_events(hass, EVENT_MESSAGE_SENT)
-    await alert(hass, "nobody can send")
+    await clock.run(alert(hass, "nobody can send"))
     assert [e.data["account"] for e in queued] == [MAILBOX]
-    account = account_module.async_get_accounts(hass)[primary.entry_id]
-    backup_account = account_module.async_get_accounts(hass)[backup.entry_id]
+    account = primary.runtime_data
+    backup_account = backup.runtime_data
     assert backup_account.outbox.items == []  # never queued in the backup
-    await eventually(hass, lambda: bool(sent))
+    await clock.run_until(lambda: bool(sent))
     assert [e.data["subject"] for e in sent] == ["nobody can send"]
     assert sent[0].data["queued"] is True
     assert account.outbox.items == []
 
 
 async def test_queued_message_the_backup_refuses_is_dropped(
-    hass: HomeAssistant, graph_mock: GraphMock, apps: TwoApps
+    clock: Clock, hass: HomeAssistant, graph_mock: GraphMock, apps: TwoApps
 ) -> None:
     """From the outbox: the primary still fails, the backup refuses the message
     itself: it is given up (not retried at the head of the queue forever)."""
@@ -214,28 +210,28 @@ async def test_queued_message_the_backup_refuses_is_dropped(
     primary = entry(MAILBOX, BACKUP)
     await set_up(hass, primary, entry(BACKUP))
     dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
-    await alert(hass, "nobody will take it")
-    account = account_module.async_get_accounts(hass)[primary.entry_id]
+    await clock.run(alert(hass, "nobody will take it"))
+    account = primary.runtime_data
     assert [item.subject for item in account.outbox.items] == ["nobody will take it"]
-    await eventually(hass, lambda: bool(dropped))
+    await clock.run_until(lambda: bool(dropped))
     assert dropped[0].data["reason"] == "ErrorInvalidRecipients"
     assert account.outbox.items == []
 
 
 async def test_permanent_refusal_is_not_sent_through_the_backup(
-    hass: HomeAssistant, graph_mock: GraphMock, apps: TwoApps
+    clock: Clock, hass: HomeAssistant, graph_mock: GraphMock, apps: TwoApps
 ) -> None:
     graph_mock.send_mail(status=400, code="ErrorInvalidRecipients")
     graph_mock.send_mail(BACKUP)
     await set_up(hass, entry(MAILBOX, BACKUP), entry(BACKUP))
     with pytest.raises(HomeAssistantError) as info:
-        await alert(hass, "bad recipients")
+        await clock.run(alert(hass, "bad recipients"))
     assert info.value.translation_key == "invalid_recipients"
     assert graph_mock.sent(BACKUP) == []
 
 
 async def test_one_hop_only(
-    hass: HomeAssistant, graph_mock: GraphMock, apps: TwoApps
+    clock: Clock, hass: HomeAssistant, graph_mock: GraphMock, apps: TwoApps
 ) -> None:
     """A backs up to B, B to C: when A and B fail, C is not asked."""
     graph_mock.send_mail(status=503)
@@ -243,9 +239,9 @@ async def test_one_hop_only(
     graph_mock.send_mail(THIRD)
     a = entry(MAILBOX, BACKUP)
     await set_up(hass, a, entry(BACKUP, THIRD), entry(THIRD))
-    await alert(hass, "storm")
+    await clock.run(alert(hass, "storm"))
     assert graph_mock.sent(THIRD) == []
-    account = account_module.async_get_accounts(hass)[a.entry_id]
+    account = a.runtime_data
     assert [item.subject for item in account.outbox.items] == ["storm"]
     await hass.config_entries.async_unload(a.entry_id)
 

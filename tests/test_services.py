@@ -158,6 +158,7 @@ def test_services_yaml_describes_the_action_with_selectors() -> None:
         "attachments",
         "images",
         "save_to_sent_items",
+        "from",
     }
     # Every described field is accepted by the action's schema.
     services.SEND_MESSAGE_SCHEMA(
@@ -175,11 +176,17 @@ def test_services_yaml_describes_the_action_with_selectors() -> None:
             "attachments": {"media_content_id": "media-source://camera/camera.x"},
             "images": ["/config/www/x.png"],
             "save_to_sent_items": False,
+            "from": "alerts-shared@contoso.com",
         }
     )
     assert fields["message"]["required"] is True
+    # Plain text: "Night Desk <desk@example.com>" is a recipient too, which
+    # an email-type field would underline red.
     for name in ("to", "cc", "bcc", "reply_to"):
-        assert fields[name]["selector"] == {"text": {"type": "email", "multiple": True}}
+        assert fields[name]["selector"] == {"text": {"multiple": True}}
+    # Unticked until the user turns it on; images a list like attachments.
+    assert "default" not in fields["html"]
+    assert fields["images"]["selector"] == {"text": {"multiple": True}}
     assert fields["importance"]["selector"]["select"]["options"] == [
         "low",
         "normal",

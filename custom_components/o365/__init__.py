@@ -1,13 +1,20 @@
-"""Send email alerts from Microsoft 365 or Outlook.com mailboxes through Microsoft Graph."""
+"""Send email alerts from Microsoft 365 or Outlook.com mailboxes through Microsoft Graph.
+
+Where an alert goes, file by file: an action (:mod:`.notify`, :mod:`.button`)
+validates its data (:mod:`.request`) and calls the one send path
+(:mod:`.send`), which composes the message (:mod:`.compose`), asks the
+sending budget (:mod:`.budget`) and either holds it for a digest
+(:mod:`.digest`) or hands it to the sender (:mod:`.sender`): sent through
+Microsoft Graph (:mod:`.graph`), through the backup account, or stored in
+the outbox (:mod:`.outbox`) that :mod:`.outbox_worker` delivers later.
+"""
 
 from __future__ import annotations
 
-from functools import partial
 import mimetypes
-from pathlib import Path
 
-from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import (
     ConfigEntryAuthFailed,
     ConfigEntryError,
@@ -20,10 +27,13 @@ import voluptuous as vol
 
 from .account import (
     ACCEPTING_STATES,
-    OUTBOX_FOLDER,
     O365Account,
-    async_get_accounts,
+    O365ConfigEntry,
+    async_accounts,
+    async_create_account,
+    outbox_path,
 )
+from .budget import RecipientBudget
 from .connection import async_connect
 from .const import (
     CONF_SOURCE,
@@ -42,12 +52,12 @@ from .issues import (
     async_raise_account_issue,
 )
 from .keepalive import async_keep_signed_in
-from .models import O365ConfigEntry, O365RuntimeData
 from .notify import (
     DATA_HASS_CONFIG,
     async_register_notify_service,
     async_unregister_notify_service,
 )
+from .options import AccountOptions
 from .outbox import Outbox
 from .services import async_setup_services
 
@@ -77,20 +87,6 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     return True
 
 
-def _outbox_root(hass: HomeAssistant, entry: O365ConfigEntry) -> Path:
-    return Path(hass.config.path(".storage", OUTBOX_FOLDER, entry.entry_id))
-
-
-def _account(hass: HomeAssistant, entry: O365ConfigEntry) -> O365Account:
-    """Return the entry's account, created (with its outbox) on first setup."""
-    accounts = async_get_accounts(hass)
-    if (account := accounts.get(entry.entry_id)) is None:
-        account = O365Account(hass, entry, Outbox(_outbox_root(hass, entry)))
-        accounts[entry.entry_id] = account
-    account.entry = entry
-    return account
-
-
 @callback
 def _save_token_cache(hass: HomeAssistant, entry: O365ConfigEntry, cache: str) -> None:
     """Persist a signed-in account's token cache after MSAL rotated it."""
@@ -105,13 +101,18 @@ async def async_setup_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> bool
 
     The account accepts messages from the start: until it is connected they
     wait in its outbox (setup retrying, or a refused credential awaiting
-    reauth), unless its backup account sends them.
+    reauth), unless its backup account sends them. Its runtime data outlives
+    a failed setup (Home Assistant removes it only on unload), so what a
+    retry finds is what was accepted meanwhile.
     """
-    account = _account(hass, entry)
+    account: O365Account | None = getattr(entry, "runtime_data", None)
+    if account is None:
+        account = entry.runtime_data = await async_create_account(hass, entry)
+    else:
+        _async_apply_options(account)
     account.connection = None
     account.auth_failed = False
-    if not account.outbox.loaded:
-        await hass.async_add_executor_job(account.outbox.load)
+    entry.async_on_unload(account.async_stop)
     await async_register_notify_service(hass)
 
     tenant_key = (entry.unique_id or "").partition(":")[0] or None
@@ -120,7 +121,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> bool
             hass,
             entry.data,
             tenant_key=tenant_key,
-            on_cache_changed=partial(_save_token_cache, hass, entry),
+            from_mailbox=account.options.from_mailbox,
+            on_cache_changed=lambda cache: _save_token_cache(hass, entry, cache),
         )
         token = await connection.tokens.async_get_token()
     except O365Error as err:
@@ -143,7 +145,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> bool
             "message sent proves the permission to send",
             entry.data[CONF_SOURCE],
         )
-    elif MAIL_SEND_ROLE not in token.permissions:
+    elif not account.options.signed_in and MAIL_SEND_ROLE not in token.permissions:
         # Fine with Exchange RBAC for Applications; if nothing grants it,
         # the first send gets ErrorAccessDenied and raises a repair issue.
         LOGGER.info(
@@ -153,28 +155,52 @@ async def async_setup_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> bool
         )
 
     account.connection = connection
-    expiry = CredentialExpiry(hass, entry, connection)
-    entry.runtime_data = O365RuntimeData(account, expiry)
+    account.expiry = CredentialExpiry(hass, entry, connection)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    entry.async_on_unload(expiry.async_start())
-    entry.async_on_unload(async_keep_signed_in(hass, account, connection))
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
-    entry.async_create_background_task(
-        hass, account.async_run_outbox(), f"{DOMAIN} outbox {entry.data[CONF_SOURCE]}"
-    )
+    entry.async_on_unload(account.expiry.async_start())
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+    cancel_keep_alive = async_keep_signed_in(hass, account, connection)
+
+    @callback
+    def stop(_: Event | None = None) -> None:
+        """Stop every timer: the entry unloads, or Home Assistant stops."""
+        account.async_stop()
+        cancel_keep_alive()
+
+    entry.async_on_unload(stop)
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, stop))
+    account.worker.async_start()
+    account.digests.async_start()
     return True
 
 
-async def _async_options_updated(hass: HomeAssistant, entry: O365ConfigEntry) -> None:
-    """Options are read when used; only the entered secret expiry needs a check."""
-    await entry.runtime_data.expiry.async_options_changed()
+@callback
+def _async_apply_options(account: O365Account) -> None:
+    """Read the entry's options again (they are read once into a frozen object)."""
+    account.options = AccountOptions.from_entry(account.entry)
+    account.budget.limit = account.options.daily_recipient_limit
+
+
+async def _async_entry_updated(hass: HomeAssistant, entry: O365ConfigEntry) -> None:
+    """Apply new options; a new shared mailbox needs new tokens: reload."""
+    account = entry.runtime_data
+    before = account.options.from_mailbox
+    _async_apply_options(account)
+    if account.options.from_mailbox != before:
+        hass.config_entries.async_schedule_reload(entry.entry_id)
+        return
+    if account.expiry is not None:
+        # It may ask Graph (with retries): never hold up the entry's update.
+        entry.async_create_background_task(
+            hass, account.expiry.async_options_changed(), f"{DOMAIN} expiry date"
+        )
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> bool:
     """Disconnect the account; notify.o365 goes with the last one."""
     if not await hass.config_entries.async_unload_platforms(entry, PLATFORMS):
         return False
-    entry.runtime_data.account.connection = None
+    entry.runtime_data.connection = None
     if not any(
         other.state in ACCEPTING_STATES
         for other in hass.config_entries.async_entries(DOMAIN)
@@ -185,15 +211,19 @@ async def async_unload_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> boo
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> None:
-    """Forget a removed account, its outbox and its repair issues."""
-    account = async_get_accounts(hass).pop(entry.entry_id, None)
+    """Forget a removed account: its outbox, its sending count, its repair issues."""
+    if (account := getattr(entry, "runtime_data", None)) is not None:
+        account.async_stop()
     async_clear_all_issues(hass, entry)
-    if account is not None and len(account.outbox):
+    outbox = Outbox(outbox_path(hass, entry.entry_id))
+    await hass.async_add_executor_job(outbox.load)
+    if len(outbox):
         LOGGER.warning(
             "Discarding %d queued messages of removed account %s",
-            len(account.outbox),
+            len(outbox),
             entry.data[CONF_SOURCE],
         )
-    await hass.async_add_executor_job(Outbox(_outbox_root(hass, entry)).destroy)
-    if not async_get_accounts(hass):
+    await hass.async_add_executor_job(outbox.destroy)
+    await RecipientBudget(hass, entry, 0).async_remove()
+    if not async_accounts(hass):
         await async_unregister_notify_service(hass)

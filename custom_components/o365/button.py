@@ -1,15 +1,15 @@
 """The "Send test email" button of each account.
 
 It sends a short message with a small inline image to the account's default
-recipients through the normal path (the outbox and the backup account
-included) and says what happened in a persistent notification, so whoever
-pressed it sees the answer without opening the log.
+recipients through the one send path (:func:`.send.async_send`: the budget,
+the backup account and the outbox included) and says what happened in a
+persistent notification, so whoever pressed it sees the answer without
+opening the log.
 """
 
 from __future__ import annotations
 
 from importlib import resources
-from typing import TYPE_CHECKING
 
 from homeassistant.components import persistent_notification
 from homeassistant.components.button import ButtonEntity
@@ -19,13 +19,12 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.translation import async_get_exception_message
 
-from .account import O365Account
+from .account import O365Account, O365ConfigEntry
 from .const import DOMAIN, LOGGER, TEST_EMAIL_SUBJECT
 from .entity import O365Entity
-from .graph import Attachment, BodyType, EmailAddress, Message
-
-if TYPE_CHECKING:
-    from .models import O365ConfigEntry
+from .graph import Attachment
+from .request import MailRequest
+from .send import async_recipients, async_send
 
 PARALLEL_UPDATES = 1
 
@@ -39,24 +38,21 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the test email button of an account."""
-    async_add_entities([TestEmailButton(entry.runtime_data.account)])
+    async_add_entities([TestEmailButton(entry.runtime_data)])
 
 
-def test_message(image: bytes, to: tuple[EmailAddress, ...], mailbox: str) -> Message:
+def test_request(image: bytes, mailbox: str) -> MailRequest:
     """Return the test email: a few lines and an inline picture."""
-    return Message(
-        subject=TEST_EMAIL_SUBJECT,
-        body=(
+    return MailRequest(
+        message="",
+        title=TEST_EMAIL_SUBJECT,
+        html=(
             "<p>This test email was sent by the o365 integration of Home "
             f"Assistant from {mailbox}. Alerts from this account can reach "
             "you, pictures included:</p>"
             f'<p><img src="cid:{TEST_IMAGE_ID}" alt="Home Assistant" width="64"></p>'
         ),
-        body_type=BodyType.HTML,
-        to=to,
-        attachments=(
-            Attachment.from_bytes(TEST_IMAGE, image, "image/png", TEST_IMAGE_ID),
-        ),
+        files=(Attachment.from_bytes(TEST_IMAGE, image, "image/png", TEST_IMAGE_ID),),
     )
 
 
@@ -73,19 +69,16 @@ class TestEmailButton(O365Entity, ButtonEntity):
     def __init__(self, account: O365Account) -> None:
         """Attach the button to the account's device."""
         super().__init__(account, "test_email")
-        #: The last outcome, for diagnostics.
-        self.last_result: str | None = None
 
     async def async_press(self) -> None:
-        """Send the test email through the normal path and report the outcome."""
+        """Send the test email through the one send path and report the outcome."""
         account = self.account
         placeholders = {"mailbox": account.mailbox}
         try:
-            recipients = await account.async_default_recipients()
+            recipients = await async_recipients(account)
             image = await self.hass.async_add_executor_job(_read_image)
-            outcome = await account.async_submit(
-                test_message(image, recipients, account.mailbox),
-                save_to_sent_items=account.save_to_sent_items,
+            outcome = await async_send(
+                self.hass, account, test_request(image, account.mailbox)
             )
         except HomeAssistantError as err:
             key = "test_email_failed"
@@ -96,10 +89,11 @@ class TestEmailButton(O365Entity, ButtonEntity):
             if outcome.status == "sent":
                 key = "test_email_sent"
                 placeholders["via"] = outcome.via or account.mailbox
+            elif outcome.status == "held":
+                key = "test_email_held"
             else:
                 key = "test_email_queued"
                 placeholders["reason"] = outcome.reason or "-"
-        self.last_result = key
         persistent_notification.async_create(
             self.hass,
             async_get_exception_message(DOMAIN, key, placeholders),

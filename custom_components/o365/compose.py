@@ -1,4 +1,4 @@
-"""Turn a request into a message: recipients, body, snapshots and attachments.
+"""Turn a request into a message: body, snapshots and attachments.
 
 Everything is gathered before anything is sent, so a missing camera, a path
 outside the allowlist or an unreachable URL fails the action with nothing sent.
@@ -31,22 +31,12 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util import dt as dt_util, slugify
 
 from .const import DOMAIN, with_help
-from .errors import as_home_assistant_error
-from .graph import (
-    MAX_ATTACHMENT_SIZE,
-    Attachment,
-    BodyType,
-    EmailAddress,
-    Message,
-    MessageLimitError,
-    check_message_limits,
-)
+from .graph import MAX_ATTACHMENT_SIZE, Attachment, BodyType, EmailAddress, Message
+from .models import OutgoingMail
 from .request import MEDIA_SOURCE_PREFIX, AttachmentSpec, MailRequest
 
 #: Home Assistant's default notification title.
 DEFAULT_TITLE = "Home Assistant"
-#: Exchange Online's limit of recipients per message.
-MAX_RECIPIENTS = 500
 #: URL downloads up to this size stay in memory; bigger ones go to disk.
 IN_MEMORY_DOWNLOAD = 3_000_000
 #: Local files up to this size are read when the action runs, like snapshots
@@ -75,8 +65,7 @@ def _guess_type(name: str) -> str:
 class Composition:
     """A message ready to send, and the temporary files it may point to."""
 
-    message: Message
-    save_to_sent_items: bool
+    mail: OutgoingMail
     workdir: Path | None = None
 
     async def async_cleanup(self, hass: HomeAssistant) -> None:
@@ -118,21 +107,17 @@ async def async_compose(
     *,
     to: tuple[EmailAddress, ...],
     save_to_sent_items: bool,
-    max_message_size: int,
-    mailbox: str,
+    sender: str | None = None,
 ) -> Composition:
     """Build the message a request asks for; raise a translated error if it cannot.
 
     ``to`` are the recipients (the request's, else the account's defaults),
-    ``save_to_sent_items`` the account's default, ``max_message_size`` its
-    limit and ``mailbox`` its name for error messages.
+    ``save_to_sent_items`` the account's default, ``sender`` the mailbox to
+    send from instead of the account's own.
     """
     is_html = request.html is True or (
         isinstance(request.html, str) and bool(request.html)
     )
-    if len(to) + len(request.cc) + len(request.bcc) > MAX_RECIPIENTS:
-        raise _validation_error("too_many_recipients", limit=str(MAX_RECIPIENTS))
-
     spool = _Spool(hass)
     try:
         async with asyncio.TaskGroup() as group:
@@ -153,7 +138,7 @@ async def async_compose(
     body = request.message
     if isinstance(request.html, str) and request.html:
         body = request.html
-    attachments = [*snapshots, *files]
+    attachments = [*snapshots, *files, *request.files]
     if is_html:
         body = _with_inline_images(body, attachments)
     else:
@@ -170,19 +155,12 @@ async def async_compose(
         importance=request.importance,
         attachments=tuple(attachments),
     )
-    composition = Composition(
-        message,
+    save = (
         save_to_sent_items
         if request.save_to_sent_items is None
-        else request.save_to_sent_items,
-        spool.path,
+        else request.save_to_sent_items
     )
-    try:
-        check_message_limits(message, max_message_size)
-    except MessageLimitError as err:
-        await composition.async_cleanup(hass)
-        raise as_home_assistant_error(err, mailbox) from err
-    return composition
+    return Composition(OutgoingMail(message, save, sender), spool.path)
 
 
 def _as_file(attachment: Attachment) -> Attachment:

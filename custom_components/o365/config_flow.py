@@ -7,16 +7,16 @@ Two kinds of account, one entry format:
 - an app-only account (``credentials``, ``apprise``): an app registration's
   client secret or certificate.
 
+The steps only ask and show; :mod:`.credentials` proves what was entered.
 Every error lands on the field it is about, with a translated text that
-says what to change in the Azure portal.
+says what to change in the Azure portal (and, for an answer we do not know,
+Microsoft's own code and description).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-import re
+from collections.abc import Mapping
 from typing import Any
 
 from homeassistant.config_entries import (
@@ -27,7 +27,6 @@ from homeassistant.config_entries import (
     OptionsFlow,
 )
 from homeassistant.core import callback
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     BooleanSelector,
     DateSelector,
@@ -44,23 +43,19 @@ from homeassistant.helpers.selector import (
 )
 import voluptuous as vol
 
-from .apprise import AppriseSettings, parse_apprise_url
-from .connection import (
-    async_connect,
-    async_endpoints,
-    is_signed_in,
-    sign_in_permissions,
-)
+from .account import O365ConfigEntry
+from .apprise import parse_apprise_url
 from .const import (
     AUTH_APP,
-    AUTH_SIGN_IN,
     CONF_AUTH_TYPE,
     CONF_BACKUP_ACCOUNT,
     CONF_CERTIFICATE,
     CONF_CLIENT_ID,
     CONF_CLIENT_SECRET,
     CONF_CLOUD,
+    CONF_DAILY_RECIPIENT_LIMIT,
     CONF_DEFAULT_RECIPIENTS,
+    CONF_FROM_MAILBOX,
     CONF_LARGE_ATTACHMENTS,
     CONF_MAX_MESSAGE_SIZE_MB,
     CONF_OUTBOX_MAX_AGE_HOURS,
@@ -79,81 +74,34 @@ from .const import (
     DEFAULT_SAVE_TO_SENT_ITEMS,
     DOMAIN,
     LOGGER,
-    MAIL_SEND_ROLE,
+    MAX_DAILY_RECIPIENTS,
     MAX_MESSAGE_SIZE_MB,
     MAX_OUTBOX_MAX_AGE_HOURS,
-    TEST_EMAIL_SUBJECT,
     with_help,
 )
-from .errors import error_code, error_key
+from .credentials import (
+    FormError,
+    async_prove_app,
+    async_redeem_apprise,
+    async_signed_in_address,
+    async_start_sign_in,
+    check_app_formats,
+    check_credential,
+    check_sign_in_formats,
+    clean_app,
+    clean_sign_in,
+    text,
+)
+from .errors import error_code
 from .graph import (
-    AccessToken,
-    AuthenticationError,
     Cloud,
-    ConsentRequiredError,
     DeviceCode,
-    DeviceCodeSignIn,
     EmailAddress,
-    GraphClient,
-    GraphError,
-    InvalidClientIdError,
-    Mailbox,
-    Message,
-    MissingRoleError,
     O365Error,
-    SignInExpiredError,
     SignInResult,
-    async_redeem_refresh_token,
 )
 from .graph.message import is_email_address, is_object_id
-from .models import O365ConfigEntry
-
-_DOMAIN_RE = re.compile(
-    r"^(?=.{4,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
-)
-#: How the sign-in waits between polls (tests make it instant).
-SIGN_IN_SLEEP = asyncio.sleep
-#: The authorities a signed-in account may use besides a tenant GUID or domain.
-_SIGN_IN_AUTHORITIES = (CONSUMERS, "organizations", "common")
-
-#: The form field each error belongs to; the rest show at the top of the form.
-_ERROR_FIELDS = {
-    "invalid_tenant": CONF_TENANT_ID,
-    "invalid_client_id": CONF_CLIENT_ID,
-    "invalid_client_id_personal": CONF_CLIENT_ID,
-    "app_disabled": CONF_CLIENT_ID,
-    "wrong_cloud": CONF_CLOUD,
-    "invalid_client_secret": CONF_CLIENT_SECRET,
-    "secret_expired": CONF_CLIENT_SECRET,
-    "secret_is_id": CONF_CLIENT_SECRET,
-    "certificate_invalid": CONF_CERTIFICATE,
-    "certificate_unreadable": CONF_CERTIFICATE,
-    "certificate_key_mismatch": CONF_CERTIFICATE,
-    "certificate_key_too_weak": CONF_CERTIFICATE,
-    "certificate_expired": CONF_CERTIFICATE,
-    "certificate_path_not_allowed": CONF_CERTIFICATE,
-    "certificate_file_unreadable": CONF_CERTIFICATE,
-    "mailbox_not_found": CONF_SOURCE,
-    "send_as_denied": CONF_SOURCE,
-    "mailbox_not_rest_enabled": CONF_SOURCE,
-    "mailbox_full": CONF_SOURCE,
-}
-#: Keys the forms know; any other error shows as ``unknown``.
-_FORM_ERRORS = {
-    *_ERROR_FIELDS,
-    "missing_mail_send",
-    "cannot_connect",
-    "conditional_access",
-    "public_client_flows_disabled",
-    "account_type_not_allowed",
-    "consent_required",
-    "permission_not_configured",
-    "user_not_found",
-    "sign_in_declined",
-    "sign_in_code_expired",
-    "sign_in_expired",
-    "sign_in_refused",
-}
+from .options import AccountOptions, is_personal, is_signed_in
 
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 _PEM = TextSelector(TextSelectorConfig(multiline=True))
@@ -204,131 +152,6 @@ RECONFIGURE_SCHEMA = vol.Schema(
 )
 
 
-def _text(value: Any) -> str:
-    """Return a form value as text ("" for nothing); never raise."""
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _is_tenant(value: str) -> bool:
-    return is_object_id(value) or bool(_DOMAIN_RE.match(value))
-
-
-def check_formats(data: Mapping[str, Any]) -> dict[str, str]:
-    """Check an app-only account's fields before any network call; return form errors."""
-    errors: dict[str, str] = {}
-    source = _text(data.get(CONF_SOURCE))
-    if not (is_email_address(source) or is_object_id(source)):
-        errors[CONF_SOURCE] = "mailbox_not_found"
-    if not _is_tenant(_text(data.get(CONF_TENANT_ID))):
-        errors[CONF_TENANT_ID] = "invalid_tenant"
-    if not is_object_id(_text(data.get(CONF_CLIENT_ID))):
-        errors[CONF_CLIENT_ID] = "invalid_client_id"
-    if data.get(CONF_CLOUD, Cloud.GLOBAL.value) not in {c.value for c in Cloud}:
-        errors[CONF_CLOUD] = "wrong_cloud"
-    errors.update(_credential_errors(data))
-    return errors
-
-
-def _credential_errors(data: Mapping[str, Any]) -> dict[str, str]:
-    """Exactly one credential: a secret's Value, or a certificate."""
-    secret = data.get(CONF_CLIENT_SECRET)
-    certificate = data.get(CONF_CERTIFICATE)
-    has_secret = isinstance(secret, str) and bool(secret)
-    has_certificate = isinstance(certificate, str) and bool(certificate.strip())
-    if has_secret == has_certificate:
-        return {"base": "secret_or_certificate"}
-    if has_secret and is_object_id(str(secret).strip()):
-        return {CONF_CLIENT_SECRET: "secret_is_id"}
-    return {}
-
-
-def check_sign_in_formats(data: Mapping[str, Any]) -> dict[str, str]:
-    """Check a signed-in account's fields before any network call."""
-    errors: dict[str, str] = {}
-    if not is_object_id(_text(data.get(CONF_CLIENT_ID))):
-        errors[CONF_CLIENT_ID] = "invalid_client_id"
-    tenant = _text(data.get(CONF_TENANT_ID))
-    if tenant.lower() not in _SIGN_IN_AUTHORITIES and not _is_tenant(tenant):
-        errors[CONF_TENANT_ID] = "invalid_tenant"
-    if data.get(CONF_CLOUD, Cloud.GLOBAL.value) not in {c.value for c in Cloud}:
-        errors[CONF_CLOUD] = "wrong_cloud"
-    return errors
-
-
-def _clean(user_input: Mapping[str, Any]) -> dict[str, Any]:
-    """Return an app-only entry's data: identifiers trimmed, credentials exact."""
-    data: dict[str, Any] = {
-        CONF_SOURCE: _text(user_input.get(CONF_SOURCE)),
-        CONF_TENANT_ID: _text(user_input.get(CONF_TENANT_ID)),
-        CONF_CLIENT_ID: _text(user_input.get(CONF_CLIENT_ID)),
-        CONF_CLOUD: user_input.get(CONF_CLOUD, Cloud.GLOBAL.value),
-    }
-    if certificate := _text(user_input.get(CONF_CERTIFICATE)):
-        data[CONF_CERTIFICATE] = certificate
-    else:
-        data[CONF_CLIENT_SECRET] = str(user_input.get(CONF_CLIENT_SECRET) or "")
-    return data
-
-
-def _clean_sign_in(user_input: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a signed-in account's settings (the entry's data before sign-in)."""
-    tenant = _text(user_input.get(CONF_TENANT_ID)) or CONSUMERS
-    return {
-        CONF_AUTH_TYPE: AUTH_SIGN_IN,
-        CONF_CLIENT_ID: _text(user_input.get(CONF_CLIENT_ID)),
-        CONF_TENANT_ID: tenant.lower()
-        if tenant.lower() in _SIGN_IN_AUTHORITIES
-        else tenant,
-        CONF_CLOUD: user_input.get(CONF_CLOUD, Cloud.GLOBAL.value),
-        CONF_LARGE_ATTACHMENTS: bool(user_input.get(CONF_LARGE_ATTACHMENTS)),
-    }
-
-
-def _form_errors(key: str) -> dict[str, str]:
-    if key not in _FORM_ERRORS:
-        key = "unknown"
-    return {_ERROR_FIELDS.get(key, "base"): key}
-
-
-def _sign_in_error(err: O365Error, tenant: str) -> dict[str, str]:
-    """Return the form error for a failed sign-in."""
-    if isinstance(err, InvalidClientIdError) and tenant == CONSUMERS:
-        # At the consumers authority this also means "not open to personal
-        # accounts" ("The client does not exist or is not enabled for consumers").
-        return {CONF_CLIENT_ID: "invalid_client_id_personal"}
-    return _form_errors(error_key(err))
-
-
-class _FixedToken:
-    """The token a sign-in just returned, for the calls that prove it."""
-
-    def __init__(self, token: AccessToken) -> None:
-        self._token = token
-
-    async def async_get_access_token(self, *, rejected: str | None = None) -> str:
-        return self._token.value
-
-
-@dataclass(frozen=True, slots=True)
-class _Proof:
-    """What proving an account established."""
-
-    unique_id: str
-    #: False when nothing showed the permission to send (an unreadable token).
-    verified: bool = True
-
-
-def _test_message(address: str) -> Message:
-    return Message(
-        subject=TEST_EMAIL_SUBJECT,
-        body=(
-            "This test email was sent by the o365 integration of Home Assistant "
-            "while it was being set up. The mailbox can send alerts."
-        ),
-        to=(EmailAddress(address),),
-    )
-
-
 class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
     """Set up a sending mailbox."""
 
@@ -338,12 +161,14 @@ class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
     def __init__(self) -> None:
         """Start with nothing entered."""
         self._imported: dict[str, Any] = {}
+        #: Default recipients an Apprise URL named.
         self._targets: list[str] = []
         #: The signed-in account's settings while its sign-in runs.
         self._sign_in_data: dict[str, Any] = {}
         self._device_code: DeviceCode | None = None
         self._sign_in_task: asyncio.Task[SignInResult] | None = None
-        self._sign_in_errors: dict[str, str] = {}
+        #: What the form a failed sign-in returns to shows.
+        self._failure: FormError | None = None
 
     @staticmethod
     @callback
@@ -362,10 +187,60 @@ class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
 
         hassfest refuses URLs in strings, so each error's "Help:" link is a
         placeholder, and the frontend fills a form's errors from its
-        description placeholders.
+        description placeholders (Microsoft's code and description too).
         """
         return super().async_show_form(
-            description_placeholders=with_help(description_placeholders), **kwargs
+            description_placeholders=with_help(
+                {"code": "-", "details": "-", **(description_placeholders or {})}
+            ),
+            **kwargs,
+        )
+
+    @callback
+    def _show(
+        self,
+        step_id: str,
+        schema: vol.Schema,
+        values: Mapping[str, Any] | None,
+        failure: FormError | dict[str, str] | None,
+        placeholders: Mapping[str, str] | None = None,
+    ) -> ConfigFlowResult:
+        """Show a step's form with its values and what went wrong."""
+        errors = failure.errors if isinstance(failure, FormError) else failure
+        said = failure.placeholders if isinstance(failure, FormError) else {}
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(schema, values or {}),
+            errors=errors or {},
+            description_placeholders={**(placeholders or {}), **said},
+        )
+
+    async def _async_save(
+        self,
+        unique_id: str,
+        data: dict[str, Any],
+        *,
+        title: str | None = None,
+        description: str | None = None,
+    ) -> ConfigFlowResult:
+        """Create the entry, or update the one being re-authenticated or reconfigured."""
+        await self.async_set_unique_id(unique_id)
+        if self.source in (SOURCE_REAUTH, SOURCE_RECONFIGURE):
+            self._abort_if_unique_id_mismatch(reason="account_mismatch")
+            entry = (
+                self._get_reauth_entry()
+                if self.source == SOURCE_REAUTH
+                else self._get_reconfigure_entry()
+            )
+            if title is None:
+                return self.async_update_reload_and_abort(entry, data=data)
+            return self.async_update_reload_and_abort(entry, title=title, data=data)
+        self._abort_if_unique_id_configured()
+        return self.async_create_entry(
+            title=title or data[CONF_SOURCE],
+            data=data,
+            options={CONF_DEFAULT_RECIPIENTS: self._targets} if self._targets else {},
+            description=description,
         )
 
     async def async_step_user(
@@ -392,46 +267,33 @@ class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
         placeholders: dict[str, str] | None = None,
     ) -> ConfigFlowResult:
         """Show a signed-in account's settings; on submit, start the sign-in."""
-        errors, self._sign_in_errors = self._sign_in_errors, {}
+        failure: FormError | dict[str, str] | None = self._failure
+        self._failure = None
         if user_input is not None:
-            errors = check_sign_in_formats(user_input)
-            if not errors:
-                self._sign_in_data = _clean_sign_in(user_input)
-                errors = await self._async_start_sign_in()
-                if not errors:
-                    return await self.async_step_sign_in_code()
-        return self.async_show_form(
-            step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(
-                SIGN_IN_SCHEMA, user_input or self._sign_in_data or suggested
-            ),
-            errors=errors,
-            description_placeholders=placeholders,
+            failure = check_sign_in_formats(user_input)
+            if not failure:
+                self._sign_in_data = clean_sign_in(user_input)
+                try:
+                    return await self._async_start_sign_in()
+                except FormError as err:
+                    failure = err
+        return self._show(
+            step_id,
+            SIGN_IN_SCHEMA,
+            user_input or self._sign_in_data or suggested,
+            failure,
+            placeholders,
         )
 
-    async def _async_start_sign_in(self) -> dict[str, str]:
-        """Ask Entra for a device code; return form errors if it refuses."""
-        data = self._sign_in_data
-        endpoints, ssl_context = await async_endpoints(self.hass, data[CONF_CLOUD])
-        sign_in = DeviceCodeSignIn(
-            async_get_clientsession(self.hass),
-            tenant=data[CONF_TENANT_ID],
-            client_id=data[CONF_CLIENT_ID],
-            endpoints=endpoints,
-            scopes=sign_in_permissions(data[CONF_LARGE_ATTACHMENTS]),
-            run_blocking=self.hass.async_add_executor_job,
-            ssl_context=ssl_context,
-            sleep=SIGN_IN_SLEEP,
+    async def _async_start_sign_in(self) -> ConfigFlowResult:
+        """Get a device code and wait, in a task, for the person to sign in."""
+        sign_in, self._device_code = await async_start_sign_in(
+            self.hass, self._sign_in_data
         )
-        try:
-            self._device_code = await sign_in.async_start()
-        except O365Error as err:
-            LOGGER.debug("Starting the sign-in failed: %s", error_code(err))
-            return _sign_in_error(err, data[CONF_TENANT_ID])
         self._sign_in_task = self.hass.async_create_task(
             sign_in.async_wait(), f"{DOMAIN} sign-in"
         )
-        return {}
+        return await self.async_step_sign_in_code()
 
     async def async_step_sign_in_code(
         self, user_input: dict[str, Any] | None = None
@@ -448,6 +310,8 @@ class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
                 description_placeholders={
                     "url": code.verification_uri,
                     "code": code.user_code,
+                    # Entra's default is 15 minutes, not always: say what it sent.
+                    "minutes": str(max(1, round(code.expires_in / 60))),
                 },
                 progress_task=task,
             )
@@ -455,19 +319,18 @@ class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
             task.result()
         except O365Error as err:
             LOGGER.debug("The sign-in failed: %s", error_code(err))
-            self._sign_in_errors = _sign_in_error(
-                err, self._sign_in_data[CONF_TENANT_ID]
+            self._failure = FormError.from_error(
+                err, tenant=self._sign_in_data[CONF_TENANT_ID]
             )
-            return self.async_show_progress_done(next_step_id=self._sign_in_form)
+            return self.async_show_progress_done(next_step_id=self._sign_in_form())
         return self.async_show_progress_done(next_step_id="sign_in_finish")
 
-    @property
     def _sign_in_form(self) -> str:
-        """The form a failed sign-in returns to."""
+        """Return the step a failed sign-in goes back to."""
         if self.source == SOURCE_REAUTH:
             return "reauth_sign_in"
         if self.source == SOURCE_RECONFIGURE:
-            return "reconfigure"
+            return "reconfigure_sign_in"
         return "sign_in"
 
     async def async_step_sign_in_finish(
@@ -477,34 +340,19 @@ class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
         assert self._sign_in_task is not None
         result = self._sign_in_task.result()
         try:
-            address = await self._async_signed_in_address(result)
-        except O365Error as err:
-            self._sign_in_errors = _form_errors(error_key(err))
-            step: Callable[[], Awaitable[ConfigFlowResult]] = getattr(
-                self, f"async_step_{self._sign_in_form}"
+            address = await async_signed_in_address(
+                self.hass, result, self._sign_in_data
             )
-            return await step()
-        return await self._async_finish_sign_in(result, address)
+        except O365Error as err:
+            self._failure = FormError.from_error(err)
+            if self.source == SOURCE_REAUTH:
+                return await self.async_step_reauth_sign_in()
+            if self.source == SOURCE_RECONFIGURE:
+                return await self.async_step_reconfigure_sign_in()
+            return await self.async_step_sign_in()
+        return await self._async_save_sign_in(result, address)
 
-    async def _async_signed_in_address(self, result: SignInResult) -> str:
-        """Return the mailbox of the signed-in account (``GET /me``)."""
-        endpoints, ssl_context = await async_endpoints(
-            self.hass, self._sign_in_data[CONF_CLOUD]
-        )
-        client = GraphClient(
-            async_get_clientsession(self.hass),
-            _FixedToken(result.token),
-            graph_url=endpoints.graph_url,
-            ssl_context=ssl_context,
-            run_blocking=self.hass.async_add_executor_job,
-        )
-        user = await client.get_user(Mailbox.signed_in())
-        address = user.mail or user.user_principal_name or result.username
-        if not address:
-            raise SignInExpiredError("The account has no mail address")
-        return address
-
-    async def _async_finish_sign_in(
+    async def _async_save_sign_in(
         self, result: SignInResult, address: str
     ) -> ConfigFlowResult:
         data = {
@@ -513,20 +361,8 @@ class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
             CONF_TOKEN_CACHE: result.cache,
         }
         tenant = result.token.tenant_id or data[CONF_TENANT_ID]
-        await self.async_set_unique_id(f"{tenant}:{address}".lower())
-        if self.source in (SOURCE_REAUTH, SOURCE_RECONFIGURE):
-            entry = (
-                self._get_reauth_entry()
-                if self.source == SOURCE_REAUTH
-                else self._get_reconfigure_entry()
-            )
-            self._abort_if_unique_id_mismatch(reason="account_mismatch")
-            return self.async_update_reload_and_abort(entry, data=data)
-        self._abort_if_unique_id_configured()
-        return self.async_create_entry(
-            title=address,
-            data=data,
-            options={CONF_DEFAULT_RECIPIENTS: self._targets} if self._targets else {},
+        return await self._async_save(
+            f"{tenant}:{address}".lower(), data, title=address
         )
 
     @callback
@@ -541,131 +377,65 @@ class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Ask for the mailbox and the app registration, then prove them."""
-        errors: dict[str, str] = {}
+        failure: FormError | dict[str, str] | None = None
         if user_input is not None:
-            errors = check_formats(user_input)
-            if not errors:
-                data = _clean(user_input)
-                proof, errors = await self._async_prove(
-                    data, test_email=bool(user_input.get(CONF_SEND_TEST_EMAIL))
-                )
-                if proof is not None:
-                    await self.async_set_unique_id(proof.unique_id)
-                    self._abort_if_unique_id_configured()
-                    options = (
-                        {CONF_DEFAULT_RECIPIENTS: self._targets}
-                        if self._targets
-                        else {}
+            failure = check_app_formats(user_input)
+            if not failure:
+                data = clean_app(user_input)
+                try:
+                    proof = await async_prove_app(
+                        self.hass,
+                        data,
+                        test_email=bool(user_input.get(CONF_SEND_TEST_EMAIL)),
                     )
-                    return self.async_create_entry(
-                        title=data[CONF_SOURCE],
-                        data={CONF_AUTH_TYPE: AUTH_APP, **data},
-                        options=options,
+                except FormError as err:
+                    failure = err
+                else:
+                    return await self._async_save(
+                        proof.unique_id,
+                        {CONF_AUTH_TYPE: AUTH_APP, **data},
                         description=None if proof.verified else "permission_unverified",
                     )
-        return self.async_show_form(
-            step_id="credentials",
-            data_schema=self.add_suggested_values_to_schema(
-                CREDENTIALS_SCHEMA, user_input or self._imported
-            ),
-            errors=errors,
+        return self._show(
+            "credentials", CREDENTIALS_SCHEMA, user_input or self._imported, failure
         )
 
     async def async_step_apprise(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Import an Apprise URL: app credentials, or a personal account's sign-in."""
-        errors: dict[str, str] = {}
+        failure: FormError | dict[str, str] | None = None
         if user_input is not None:
             try:
-                settings = parse_apprise_url(_text(user_input.get(CONF_URL)))
-                targets = [str(EmailAddress.parse(t)) for t in settings.targets]
-                if settings.mode == "personal" and not (
-                    is_object_id(settings.client_id)
-                    and is_email_address(settings.source)
+                apprise = parse_apprise_url(text(user_input.get(CONF_URL)))
+                targets = [str(EmailAddress.parse(t)) for t in apprise.targets]
+                if apprise.mode == "personal" and not (
+                    is_object_id(apprise.client_id) and is_email_address(apprise.source)
                 ):
                     raise ValueError("Not a personal-mode URL")  # noqa: TRY301
             except ValueError:
-                errors[CONF_URL] = "invalid_apprise_url"
+                failure = {CONF_URL: "invalid_apprise_url"}
             else:
                 self._targets = targets
-                if settings.mode == "personal":
-                    return await self._async_import_personal(settings, user_input)
-                self._imported = {
-                    CONF_SOURCE: settings.source,
-                    CONF_TENANT_ID: settings.tenant_id,
-                    CONF_CLIENT_ID: settings.client_id,
-                    CONF_CLIENT_SECRET: settings.secret,
-                    CONF_CLOUD: Cloud.GLOBAL.value,
-                }
-                return await self.async_step_credentials(dict(self._imported))
-        return self.async_show_form(
-            step_id="apprise",
-            data_schema=self.add_suggested_values_to_schema(
-                APPRISE_SCHEMA, user_input or {}
-            ),
-            errors=errors,
-        )
-
-    async def _async_import_personal(
-        self, settings: AppriseSettings, user_input: Mapping[str, Any]
-    ) -> ConfigFlowResult:
-        """Redeem the URL's refresh token and create a signed-in entry.
-
-        Apprise's sign-in asked for ``Mail.Send offline_access`` only; when
-        the person never consented to ``User.Read`` the refresh is repeated
-        without it and the URL's own source is taken as the mailbox.
-        """
-        self._sign_in_data = _clean_sign_in(
-            {CONF_CLIENT_ID: settings.client_id, CONF_TENANT_ID: CONSUMERS}
-        )
-        try:
-            result, address = await self._async_redeem(settings)
-        except O365Error as err:
-            LOGGER.debug(
-                "Importing the Apprise refresh token failed: %s", error_code(err)
-            )
-            key = error_key(err)
-            return self.async_show_form(
-                step_id="apprise",
-                data_schema=self.add_suggested_values_to_schema(
-                    APPRISE_SCHEMA, user_input
-                ),
-                errors={CONF_URL: key if key in _FORM_ERRORS else "unknown"},
-            )
-        return await self._async_finish_sign_in(result, address)
-
-    async def _async_redeem(
-        self, settings: AppriseSettings
-    ) -> tuple[SignInResult, str]:
-        """Redeem the refresh token and read the mailbox it belongs to."""
-        endpoints, ssl_context = await async_endpoints(self.hass, Cloud.GLOBAL.value)
-
-        async def redeem(permissions: tuple[str, ...]) -> SignInResult:
-            return await async_redeem_refresh_token(
-                async_get_clientsession(self.hass),
-                tenant=CONSUMERS,
-                client_id=settings.client_id,
-                endpoints=endpoints,
-                scopes=permissions,
-                refresh_token=settings.secret,
-                run_blocking=self.hass.async_add_executor_job,
-                ssl_context=ssl_context,
-            )
-
-        try:
-            result = await redeem(sign_in_permissions(False))
-        except AuthenticationError as err:
-            if not (isinstance(err, ConsentRequiredError) or 65001 in err.codes):
-                raise
-            # No consent to User.Read: the URL's source is the mailbox.
-            return await redeem(("Mail.Send",)), settings.source
-        try:
-            return result, await self._async_signed_in_address(result)
-        except GraphError as err:
-            if err.status != 403:
-                raise
-            return result, settings.source
+                if apprise.mode == "org":
+                    self._imported = {
+                        CONF_SOURCE: apprise.source,
+                        CONF_TENANT_ID: apprise.tenant_id,
+                        CONF_CLIENT_ID: apprise.client_id,
+                        CONF_CLIENT_SECRET: apprise.secret,
+                        CONF_CLOUD: Cloud.GLOBAL.value,
+                    }
+                    return await self.async_step_credentials(dict(self._imported))
+                try:
+                    result, address = await async_redeem_apprise(self.hass, apprise)
+                except FormError as err:
+                    failure = FormError(err.key, CONF_URL, err.placeholders)
+                else:
+                    self._sign_in_data = clean_sign_in(
+                        {CONF_CLIENT_ID: apprise.client_id, CONF_TENANT_ID: CONSUMERS}
+                    )
+                    return await self._async_save_sign_in(result, address)
+        return self._show("apprise", APPRISE_SCHEMA, user_input, failure)
 
     # -- reauth and reconfigure ---------------------------------------------------
 
@@ -682,21 +452,24 @@ class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Repeat the sign-in of a signed-in account (the same account)."""
         entry = self._get_reauth_entry()
-        errors, self._sign_in_errors = self._sign_in_errors, {}
+        failure = self._failure
+        self._failure = None
         if user_input is not None:
             self._sign_in_data = {
                 k: v
                 for k, v in entry.data.items()
                 if k not in (CONF_SOURCE, CONF_TOKEN_CACHE)
             }
-            errors = await self._async_start_sign_in()
-            if not errors:
-                return await self.async_step_sign_in_code()
-        return self.async_show_form(
-            step_id="reauth_sign_in",
-            data_schema=vol.Schema({}),
-            errors=errors,
-            description_placeholders={"mailbox": entry.data[CONF_SOURCE]},
+            try:
+                return await self._async_start_sign_in()
+            except FormError as err:
+                failure = err
+        return self._show(
+            "reauth_sign_in",
+            vol.Schema({}),
+            None,
+            failure,
+            {"mailbox": entry.data[CONF_SOURCE]},
         )
 
     async def async_step_reauth_confirm(
@@ -704,36 +477,38 @@ class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Take a new secret or certificate of an app-only account and prove it."""
         entry = self._get_reauth_entry()
-        placeholders = {
-            "mailbox": entry.data[CONF_SOURCE],
-            "client_id": entry.data[CONF_CLIENT_ID],
-        }
-        errors: dict[str, str] = {}
+        failure: FormError | dict[str, str] | None = None
         if user_input is not None:
             merged = {
                 **entry.data,
                 CONF_CLIENT_SECRET: user_input.get(CONF_CLIENT_SECRET),
                 CONF_CERTIFICATE: user_input.get(CONF_CERTIFICATE),
             }
-            errors = _credential_errors(merged)
-            data = _clean(merged)
-            if not errors:
-                # Only the credential changes: the permission was proven at
-                # setup (and with RBAC for Applications it is not in the token).
-                proof, errors = await self._async_prove(
-                    data, test_email=False, require_role=False
-                )
-                if proof is not None:
-                    await self.async_set_unique_id(proof.unique_id)
-                    self._abort_if_unique_id_mismatch(reason="account_mismatch")
-                    return self.async_update_reload_and_abort(
-                        entry, data={CONF_AUTH_TYPE: AUTH_APP, **data}
+            failure = check_credential(merged)
+            if not failure:
+                data = clean_app(merged)
+                try:
+                    # Only the credential changes: the permission was proven
+                    # at setup (and with RBAC for Applications it is not in
+                    # the token).
+                    proof = await async_prove_app(
+                        self.hass, data, test_email=False, require_role=False
                     )
-        return self.async_show_form(
-            step_id="reauth_confirm",
-            data_schema=REAUTH_SCHEMA,
-            errors=errors,
-            description_placeholders=placeholders,
+                except FormError as err:
+                    failure = err
+                else:
+                    return await self._async_save(
+                        proof.unique_id, {CONF_AUTH_TYPE: AUTH_APP, **data}
+                    )
+        return self._show(
+            "reauth_confirm",
+            REAUTH_SCHEMA,
+            None,
+            failure,
+            {
+                "mailbox": entry.data[CONF_SOURCE],
+                "client_id": entry.data[CONF_CLIENT_ID],
+            },
         )
 
     async def async_step_reconfigure(
@@ -742,8 +517,8 @@ class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
         """Change the app registration or cloud of the same tenant and mailbox."""
         entry = self._get_reconfigure_entry()
         if is_signed_in(entry.data):
-            return await self._async_reconfigure_sign_in(entry, user_input)
-        errors: dict[str, str] = {}
+            return await self.async_step_reconfigure_sign_in(user_input)
+        failure: FormError | dict[str, str] | None = None
         if user_input is not None:
             merged = dict(user_input)
             if not merged.get(CONF_CLIENT_SECRET) and not merged.get(CONF_CERTIFICATE):
@@ -751,112 +526,46 @@ class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
                 for key in (CONF_CLIENT_SECRET, CONF_CERTIFICATE):
                     if entry.data.get(key):
                         merged[key] = entry.data[key]
-            errors = check_formats(merged)
-            if not errors:
-                data = _clean(merged)
-                proof, errors = await self._async_prove(
-                    data, test_email=bool(user_input.get(CONF_SEND_TEST_EMAIL))
-                )
-                if proof is not None:
-                    await self.async_set_unique_id(proof.unique_id)
-                    self._abort_if_unique_id_mismatch(reason="account_mismatch")
-                    return self.async_update_reload_and_abort(
-                        entry,
+            failure = check_app_formats(merged)
+            if not failure:
+                data = clean_app(merged)
+                try:
+                    proof = await async_prove_app(
+                        self.hass,
+                        data,
+                        test_email=bool(user_input.get(CONF_SEND_TEST_EMAIL)),
+                    )
+                except FormError as err:
+                    failure = err
+                else:
+                    return await self._async_save(
+                        proof.unique_id,
+                        {CONF_AUTH_TYPE: AUTH_APP, **data},
                         title=data[CONF_SOURCE],
-                        data={CONF_AUTH_TYPE: AUTH_APP, **data},
                     )
         suggested = {
             k: v
             for k, v in entry.data.items()
             if k not in (CONF_CLIENT_SECRET, CONF_CERTIFICATE)
         }
-        return self.async_show_form(
-            step_id="reconfigure",
-            data_schema=self.add_suggested_values_to_schema(
-                RECONFIGURE_SCHEMA, {**suggested, **(user_input or {})}
-            ),
-            errors=errors,
+        return self._show(
+            "reconfigure",
+            RECONFIGURE_SCHEMA,
+            {**suggested, **(user_input or {})},
+            failure,
         )
 
-    async def _async_reconfigure_sign_in(
-        self, entry: O365ConfigEntry, user_input: dict[str, Any] | None
+    async def async_step_reconfigure_sign_in(
+        self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Change a signed-in account's app or cloud: it signs in again."""
+        entry = self._get_reconfigure_entry()
         return await self._async_sign_in_form(
             "reconfigure_sign_in",
             user_input,
             entry.data,
             {"mailbox": entry.data[CONF_SOURCE]},
         )
-
-    async def async_step_reconfigure_sign_in(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Show the reconfigure form of a signed-in account."""
-        return await self._async_reconfigure_sign_in(
-            self._get_reconfigure_entry(), user_input
-        )
-
-    # -- proving an app-only account --------------------------------------------------
-
-    async def _async_prove(
-        self, data: Mapping[str, Any], *, test_email: bool, require_role: bool = True
-    ) -> tuple[_Proof | None, dict[str, str]]:
-        """Get a token, check its Mail.Send role, optionally send a test email.
-
-        Microsoft says clients must not depend on reading access tokens: when
-        the token cannot be read, the role is not known, and only the test
-        email (or the first alert) can prove the permission.
-        """
-        source = data[CONF_SOURCE]
-        verified = True
-        try:
-            # Checks a certificate (readable, matching, strong, valid) first.
-            connection = await async_connect(self.hass, data)
-            token = await connection.tokens.async_get_token()
-            permissions = token.permissions
-            # Exchange RBAC for Applications grants Mail.Send outside the
-            # token: then only a test email can prove the permission.
-            if require_role and not test_email:
-                if permissions is None:
-                    verified = False
-                elif MAIL_SEND_ROLE not in permissions:
-                    return None, _form_errors(
-                        error_key(MissingRoleError(MAIL_SEND_ROLE))
-                    )
-            address: str | None = source
-            if is_object_id(source):
-                address = await self._async_lookup_address(connection.client, source)
-            if test_email:
-                if address is None:
-                    return None, {"base": "test_email_needs_address"}
-                await connection.client.send_mail(
-                    connection.mailbox, _test_message(address)
-                )
-        except O365Error as err:
-            LOGGER.debug("Checking the credentials failed: %s", error_code(err))
-            return None, _form_errors(error_key(err))
-        except Exception:  # noqa: BLE001
-            LOGGER.exception("Unexpected error while checking the credentials")
-            return None, {"base": "unknown"}
-        tenant = token.tenant_id or data[CONF_TENANT_ID]
-        return _Proof(unique_id=f"{tenant}:{source}".lower(), verified=verified), {}
-
-    @staticmethod
-    async def _async_lookup_address(client: GraphClient, object_id: str) -> str | None:
-        """Return the address of a mailbox given by object ID, if readable.
-
-        Reading the directory needs ``User.Read.All``; without it the mailbox
-        still works, only its address stays unknown.
-        """
-        try:
-            user = await client.get_user(Mailbox(object_id))
-        except GraphError as err:
-            if err.code in ("Authorization_RequestDenied", "ErrorAccessDenied"):
-                return None
-            raise
-        address: str | None = user.mail or user.user_principal_name
-        return address
 
 
 def _whole_number(maximum: int, unit: str) -> NumberSelector:
@@ -876,7 +585,7 @@ NO_BACKUP = "none"
 
 
 class O365OptionsFlow(OptionsFlow):
-    """Default recipients, the backup account and how sends behave."""
+    """Default recipients, the backup account, the budget and how sends behave."""
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
@@ -888,10 +597,16 @@ class O365OptionsFlow(OptionsFlow):
             options, errors = self._validate(user_input, backups)
             if not errors:
                 return self.async_create_entry(data=options)
+        current = AccountOptions.from_entry(self.config_entry)
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
-                self._schema(backups), user_input or self.config_entry.options
+                self._schema(backups),
+                user_input
+                or {
+                    CONF_DAILY_RECIPIENT_LIMIT: current.daily_recipient_limit,
+                    **self.config_entry.options,
+                },
             ),
             errors=errors,
         )
@@ -911,9 +626,12 @@ class O365OptionsFlow(OptionsFlow):
         return sorted(set(choices), key=str.casefold)
 
     def _schema(self, backups: list[str]) -> vol.Schema:
+        entry = self.config_entry
         fields: dict[Any, Any] = {
+            # Plain text, not an email field: "Night Desk <desk@example.com>"
+            # is a valid recipient too.
             vol.Optional(CONF_DEFAULT_RECIPIENTS): TextSelector(
-                TextSelectorConfig(type=TextSelectorType.EMAIL, multiple=True)
+                TextSelectorConfig(multiple=True)
             ),
             vol.Optional(CONF_BACKUP_ACCOUNT, default=NO_BACKUP): SelectSelector(
                 SelectSelectorConfig(
@@ -930,6 +648,9 @@ class O365OptionsFlow(OptionsFlow):
             vol.Optional(
                 CONF_QUEUE_ON_FAILURE, default=DEFAULT_QUEUE_ON_FAILURE
             ): BooleanSelector(),
+            vol.Optional(CONF_DAILY_RECIPIENT_LIMIT): _whole_number(
+                MAX_DAILY_RECIPIENTS, "recipients"
+            ),
             vol.Optional(
                 CONF_OUTBOX_MAX_AGE_HOURS, default=DEFAULT_OUTBOX_MAX_AGE_HOURS
             ): _whole_number(MAX_OUTBOX_MAX_AGE_HOURS, "h"),
@@ -937,7 +658,10 @@ class O365OptionsFlow(OptionsFlow):
                 CONF_MAX_MESSAGE_SIZE_MB, default=DEFAULT_MAX_MESSAGE_SIZE_MB
             ): _whole_number(MAX_MESSAGE_SIZE_MB, "MB"),
         }
-        data = self.config_entry.data
+        data = entry.data
+        if is_signed_in(data) and not is_personal(entry):
+            # Personal accounts have no shared mailboxes.
+            fields[vol.Optional(CONF_FROM_MAILBOX)] = TextSelector()
         if not is_signed_in(data) and not data.get(CONF_CERTIFICATE):
             fields[vol.Optional(CONF_SECRET_EXPIRES)] = DateSelector()
         return vol.Schema(fields)
@@ -965,6 +689,17 @@ class O365OptionsFlow(OptionsFlow):
             (CONF_OUTBOX_MAX_AGE_HOURS, DEFAULT_OUTBOX_MAX_AGE_HOURS),
         ):
             options[key] = int(options.get(key, default))
+        if limit := options.get(CONF_DAILY_RECIPIENT_LIMIT):
+            options[CONF_DAILY_RECIPIENT_LIMIT] = int(limit)
+        else:
+            options.pop(CONF_DAILY_RECIPIENT_LIMIT, None)
+        if shared := text(options.get(CONF_FROM_MAILBOX)):
+            if is_email_address(shared):
+                options[CONF_FROM_MAILBOX] = shared
+            else:
+                errors[CONF_FROM_MAILBOX] = "invalid_from_mailbox"
+        else:
+            options.pop(CONF_FROM_MAILBOX, None)
         if not options.get(CONF_SECRET_EXPIRES):
             options.pop(CONF_SECRET_EXPIRES, None)
         return options, errors

@@ -33,6 +33,10 @@ CONSUMERS: Final = "consumers"
 SIGN_IN_PERMISSIONS: Final = ("Mail.Send", "User.Read")
 #: Added for messages over 4 MB (drafts and upload sessions).
 LARGE_ATTACHMENTS_PERMISSION: Final = "Mail.ReadWrite"
+#: Added when a signed-in work account sends from a shared mailbox.
+SHARED_MAILBOX_PERMISSION: Final = "Mail.Send.Shared"
+#: The tenant ID (``tid``) of every personal Microsoft account.
+CONSUMER_TENANT_ID: Final = "9188040d-6c67-4c5b-b112-36a304b66dad"
 
 # Options.
 CONF_DEFAULT_RECIPIENTS: Final = "default_recipients"
@@ -42,6 +46,8 @@ CONF_MAX_MESSAGE_SIZE_MB: Final = "max_message_size_mb"
 CONF_OUTBOX_MAX_AGE_HOURS: Final = "outbox_max_age_hours"
 CONF_BACKUP_ACCOUNT: Final = "backup_account"
 CONF_SECRET_EXPIRES: Final = "secret_expires"  # noqa: S105
+CONF_DAILY_RECIPIENT_LIMIT: Final = "daily_recipient_limit"
+CONF_FROM_MAILBOX: Final = "from_mailbox"
 
 DEFAULT_SAVE_TO_SENT_ITEMS: Final = True
 DEFAULT_QUEUE_ON_FAILURE: Final = True
@@ -49,6 +55,12 @@ DEFAULT_MAX_MESSAGE_SIZE_MB: Final = 35
 MAX_MESSAGE_SIZE_MB: Final = 150
 DEFAULT_OUTBOX_MAX_AGE_HOURS: Final = 24
 MAX_OUTBOX_MAX_AGE_HOURS: Final = 168
+#: Recipients per rolling 24 hours: Outlook.com's limit is not published
+#: (about 300 observed, with suspension past it); Exchange Online's is 10,000
+#: (defender-docs outbound-spam-sending-limits-troubleshoot.md).
+PERSONAL_DAILY_RECIPIENTS: Final = 300
+WORK_DAILY_RECIPIENTS: Final = 10_000
+MAX_DAILY_RECIPIENTS: Final = 10_000
 
 # The legacy notify service is notify.o365.
 NOTIFY_SERVICE_NAME: Final = "o365"
@@ -57,8 +69,10 @@ NOTIFY_SERVICE_NAME: Final = "o365"
 EVENT_MESSAGE_QUEUED: Final = "o365_message_queued"
 EVENT_MESSAGE_SENT: Final = "o365_message_sent"
 EVENT_MESSAGE_DROPPED: Final = "o365_message_dropped"
+EVENT_DIGEST_SENT: Final = "o365_digest_sent"
 
-# The local Graph emulator (see emulator/ in the repository).
+# The local Graph emulator (see emulator/ in the repository): read in one
+# place, connection.async_endpoints.
 ENV_EMULATOR_URL: Final = "O365_EMULATOR_URL"
 ENV_EMULATOR_CA: Final = "O365_EMULATOR_CA"
 

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
-from .connection import CertificateFileError
 from .const import DOMAIN, with_help
 from .graph import (
     AccessDeniedError,
     AccountTypeNotAllowedError,
+    AdminConsentRequiredError,
     ApplicationDisabledError,
     AttachmentTooLargeError,
     AuthenticationError,
+    CertificateExpiredError,
+    CertificateFileError,
+    CertificateKeyMismatchError,
+    CertificateKeyTooWeakError,
+    CertificateUnreadableError,
     ClientSecretExpiredError,
     ConditionalAccessError,
     ConsentRequiredError,
@@ -34,19 +39,16 @@ from .graph import (
     MissingRoleError,
     O365Error,
     PermissionNotConfiguredError,
+    PersonalAttachmentsTooLargeError,
     PublicClientFlowsDisabledError,
     SendAsDeniedError,
     SignInCodeExpiredError,
     SignInDeclinedError,
     SignInExpiredError,
+    SubmissionQuotaError,
     UserNotFoundError,
+    UserNotInTenantError,
     WrongCloudError,
-)
-from .graph.certificates import (
-    CertificateExpiredError,
-    CertificateKeyMismatchError,
-    CertificateKeyTooWeakError,
-    CertificateUnreadableError,
 )
 
 # Order matters: subclasses before their bases.
@@ -66,6 +68,8 @@ _ERROR_KEYS: tuple[tuple[type[O365Error], str], ...] = (
     (ConditionalAccessError, "conditional_access"),
     (PublicClientFlowsDisabledError, "public_client_flows_disabled"),
     (AccountTypeNotAllowedError, "account_type_not_allowed"),
+    (UserNotInTenantError, "user_not_in_tenant"),
+    (AdminConsentRequiredError, "admin_consent_required"),
     (ConsentRequiredError, "consent_required"),
     (PermissionNotConfiguredError, "permission_not_configured"),
     (UserNotFoundError, "user_not_found"),
@@ -82,11 +86,18 @@ _ERROR_KEYS: tuple[tuple[type[O365Error], str], ...] = (
     (MessageSizeExceededError, "message_size_exceeded"),
     (AttachmentTooLargeError, "attachment_too_large"),
     (MessageTooLargeError, "message_too_large"),
+    (PersonalAttachmentsTooLargeError, "personal_attachments_too_large"),
+    (SubmissionQuotaError, "submission_quota"),
 )
 
 #: Errors caused by what the caller asked for, not by the account.
 _VALIDATION_KEYS = frozenset(
-    {"invalid_recipients", "attachment_too_large", "message_too_large"}
+    {
+        "invalid_recipients",
+        "attachment_too_large",
+        "message_too_large",
+        "personal_attachments_too_large",
+    }
 )
 
 

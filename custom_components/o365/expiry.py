@@ -23,12 +23,13 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import dt as dt_util
 
-from .connection import Connection, is_signed_in
+from .connection import Connection
 from .const import (
     CONF_CLIENT_ID,
     CONF_CLIENT_SECRET,
@@ -38,8 +39,8 @@ from .const import (
 )
 from .errors import error_code
 from .graph import GraphError, O365Error
-from .issues import async_update_expiry_issue
-from .models import O365ConfigEntry
+from .issues import async_update_expiry_issue, async_update_expiry_unknown_issue
+from .options import is_signed_in
 
 #: Dispatcher signal (with the entry ID) when the expiry date changes.
 SIGNAL_EXPIRY_CHANGED = f"{DOMAIN}_expiry_changed_{{}}"
@@ -96,7 +97,7 @@ class CredentialExpiry:
     """The expiry date of one account's credential, and its repair issues."""
 
     def __init__(
-        self, hass: HomeAssistant, entry: O365ConfigEntry, connection: Connection
+        self, hass: HomeAssistant, entry: ConfigEntry, connection: Connection
     ) -> None:
         """Start unknown; :meth:`async_start` checks now and daily."""
         self._hass = hass
@@ -157,6 +158,10 @@ class CredentialExpiry:
                 self._hass, SIGNAL_EXPIRY_CHANGED.format(self._entry.entry_id)
             )
         async_update_expiry_issue(self._hass, self._entry, expires, dt_util.utcnow())
+        # Nothing can tell when the secret expires: ask for the date.
+        async_update_expiry_unknown_issue(
+            self._hass, self._entry, unknown=self._registration_refused and not expires
+        )
 
     async def _async_find(self) -> tuple[datetime | None, ExpirySource | None]:
         connection = self._connection

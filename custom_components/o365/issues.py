@@ -7,12 +7,13 @@ from datetime import datetime
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
 
-from .connection import CertificateFileError
 from .const import CONF_SOURCE, DOMAIN, docs_url
-from .errors import error_key
+from .errors import error_key, error_placeholders
 from .graph import (
     AccessDeniedError,
+    CertificateError,
     ClientSecretExpiredError,
     InvalidCertificateError,
     InvalidClientSecretError,
@@ -20,12 +21,14 @@ from .graph import (
     O365Error,
     SignInExpiredError,
 )
-from .graph.certificates import CertificateError
 
 #: Issue kinds cleared by the next message that goes out.
 _SEND_KINDS = ("credential", "consent", "mailbox_full")
 #: Credential expiry warnings, from the earlier to the later one.
 EXPIRY_WARNINGS = ((30, "credential_expires_soon"), (7, "credential_expires_now"))
+#: Nothing says when an app-only secret expires: the repair asks for the date.
+EXPIRY_UNKNOWN = "credential_expiry_unknown"
+BUDGET_SPENT = "budget_spent"
 
 
 def _issue_id(kind: str, entry: ConfigEntry) -> str:
@@ -39,7 +42,6 @@ _ACCOUNT_ISSUES: tuple[tuple[type[O365Error], str, str], ...] = (
     (InvalidClientSecretError, "credential", "secret_invalid"),
     (InvalidCertificateError, "credential", "certificate_invalid"),
     (CertificateError, "credential", "certificate_invalid"),
-    (CertificateFileError, "credential", "certificate_invalid"),
     (SignInExpiredError, "credential", "sign_in_expired"),
     (MailboxFullError, "mailbox_full", "mailbox_full"),
     (AccessDeniedError, "consent", "missing_consent"),
@@ -59,7 +61,9 @@ def async_raise_account_issue(
                 is_fixable=False,
                 severity=ir.IssueSeverity.ERROR,
                 translation_key=key,
-                translation_placeholders={"mailbox": entry.data[CONF_SOURCE]},
+                translation_placeholders=error_placeholders(
+                    err, entry.data[CONF_SOURCE]
+                ),
                 learn_more_url=docs_url(error_key(err)),
             )
             return
@@ -130,6 +134,53 @@ def async_update_expiry_issue(
     )
 
 
+def async_update_expiry_unknown_issue(
+    hass: HomeAssistant, entry: ConfigEntry, *, unknown: bool
+) -> None:
+    """Ask for the secret's expiry date when the app registration cannot be read."""
+    issue_id = _issue_id(EXPIRY_UNKNOWN, entry)
+    if not unknown:
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id,
+        is_fixable=True,
+        is_persistent=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=EXPIRY_UNKNOWN,
+        translation_placeholders={"mailbox": entry.data[CONF_SOURCE]},
+        learn_more_url=docs_url("credential_expires"),
+        data={"entry_id": entry.entry_id},
+    )
+
+
+def async_update_budget_issue(
+    hass: HomeAssistant, entry: ConfigEntry, *, limit: int, resumes: datetime | None
+) -> None:
+    """Say the sending budget is spent (alerts wait), or clear it (``resumes`` None)."""
+    issue_id = _issue_id(BUDGET_SPENT, entry)
+    if resumes is None:
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id,
+        is_fixable=False,
+        is_persistent=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=BUDGET_SPENT,
+        translation_placeholders={
+            "mailbox": entry.data[CONF_SOURCE],
+            "limit": str(limit),
+            "resumes": f"{dt_util.as_local(resumes):%Y-%m-%d %H:%M}",
+        },
+        learn_more_url=docs_url(BUDGET_SPENT),
+    )
+
+
 def async_clear_send_issues(hass: HomeAssistant, entry: ConfigEntry) -> None:
     """Clear the credential, consent and mailbox issues: a message just went out."""
     for kind in _SEND_KINDS:
@@ -138,5 +189,11 @@ def async_clear_send_issues(hass: HomeAssistant, entry: ConfigEntry) -> None:
 
 def async_clear_all_issues(hass: HomeAssistant, entry: ConfigEntry) -> None:
     """Clear every issue of a removed account."""
-    for kind in (*_SEND_KINDS, "dropped", *(key for _, key in EXPIRY_WARNINGS)):
+    for kind in (
+        *_SEND_KINDS,
+        "dropped",
+        *(key for _, key in EXPIRY_WARNINGS),
+        EXPIRY_UNKNOWN,
+        BUDGET_SPENT,
+    ):
         ir.async_delete_issue(hass, DOMAIN, _issue_id(kind, entry))

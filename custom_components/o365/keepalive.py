@@ -13,16 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import random
+from typing import TYPE_CHECKING
 
-from homeassistant.const import EVENT_HOMEASSISTANT_STOP
-from homeassistant.core import Event, HomeAssistant, callback
-from homeassistant.helpers.event import async_call_later
+from homeassistant.core import HomeAssistant, callback
 
-from .account import O365Account
+from .clock import Timer, now
 from .connection import Connection
-from .const import LOGGER
+from .const import DOMAIN, LOGGER
 from .errors import error_code
 from .graph import O365Error
+
+if TYPE_CHECKING:
+    from .account import O365Account
 
 #: After a passing failure, try again this soon.
 RETRY_AFTER_FAILURE = 3600.0
@@ -44,22 +46,19 @@ def async_keep_signed_in(
     interval = connection.tokens.keep_alive_interval
     if interval is None:
         return lambda: None
-    cancel: Callable[[], None] | None = None
 
-    async def renew(_: object) -> None:
-        nonlocal cancel
+    async def renew() -> None:
         delay = next_renewal(interval)
         try:
             await connection.tokens.async_get_token(renew=True)
         except O365Error as err:
-            account.async_note_failure(err)
+            account.sender.note_failure(err)
             if not err.transient:
                 LOGGER.error(
                     "%s can no longer renew its sign-in (%s); sign in again",
                     account.mailbox,
                     error_code(err),
                 )
-                cancel = None
                 return
             LOGGER.warning(
                 "Renewing the sign-in of %s failed (%s); trying again in an hour",
@@ -69,31 +68,14 @@ def async_keep_signed_in(
             delay = RETRY_AFTER_FAILURE
         else:
             LOGGER.debug("Renewed the sign-in of %s", account.mailbox)
-        cancel = async_call_later(hass, delay, renew)
-
-    cancel = async_call_later(hass, next_renewal(interval), renew)
+        timer.schedule(now() + delay)
 
     @callback
-    def stop() -> None:
-        nonlocal cancel
-        if cancel is not None:
-            cancel()
-            cancel = None
+    def due() -> None:
+        account.entry.async_create_background_task(
+            hass, renew(), f"{DOMAIN} keep-alive {account.mailbox}"
+        )
 
-    unsubscribe: Callable[[], None] | None = None
-
-    @callback
-    def on_stop(_: Event) -> None:
-        nonlocal unsubscribe
-        unsubscribe = None  # a fired listen_once is gone already
-        stop()
-
-    unsubscribe = hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, on_stop)
-
-    @callback
-    def unload() -> None:
-        stop()
-        if unsubscribe is not None:
-            unsubscribe()
-
-    return unload
+    timer = Timer(hass, due)
+    timer.schedule(now() + next_renewal(interval))
+    return timer.cancel

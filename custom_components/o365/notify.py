@@ -9,7 +9,7 @@ entity action.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from homeassistant.components.notify import NotifyEntity, NotifyEntityFeature
 from homeassistant.components.notify.const import (
@@ -27,15 +27,12 @@ from homeassistant.helpers.service import async_set_service_schema
 from homeassistant.helpers.typing import ConfigType, DiscoveryInfoType
 from homeassistant.util.hass_dict import HassKey
 
-from .account import O365Account, Outcome, async_get_account
-from .compose import async_compose
+from .account import O365Account, O365ConfigEntry, async_get_account
 from .const import DOMAIN, NOTIFY_SERVICE_NAME
 from .entity import O365Entity
-from .request import ATTR_TO, MailRequest, build_request, request_from_notify
+from .request import ATTR_TO, build_request, request_from_notify
+from .send import async_send
 from .services import async_setup_platform_services
-
-if TYPE_CHECKING:
-    from .models import O365ConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -70,7 +67,7 @@ SERVICE_DESCRIPTION = {
                 "in angle brackets."
             ),
             "example": "alerts@example.com",
-            "selector": {"text": {"type": "email", "multiple": True}},
+            "selector": {"text": {"multiple": True}},
         },
         "data": {
             "name": "Data",
@@ -80,7 +77,7 @@ SERVICE_DESCRIPTION = {
                 "inline as cid: followed by the entity ID), attachments / images "
                 "(paths, URLs or mappings with path or url, name, content_type, "
                 "content_id), "
-                "save_to_sent_items, account."
+                "save_to_sent_items, account, from (a shared mailbox to send from)."
             ),
             "example": '{"html": true, "cameras": ["camera.front_door"]}',
             "selector": {"object": None},
@@ -126,26 +123,6 @@ async def async_unregister_notify_service(hass: HomeAssistant) -> None:
         await service.async_unregister_services()
 
 
-async def async_send_request(
-    hass: HomeAssistant, account: O365Account, request: MailRequest
-) -> Outcome:
-    """Build the message a request asks for and have the account send it."""
-    composition = await async_compose(
-        hass,
-        request,
-        to=request.to or await account.async_default_recipients(),
-        save_to_sent_items=account.save_to_sent_items,
-        max_message_size=account.max_message_size,
-        mailbox=account.mailbox,
-    )
-    try:
-        return await account.async_submit(
-            composition.message, save_to_sent_items=composition.save_to_sent_items
-        )
-    finally:
-        await composition.async_cleanup(hass)
-
-
 class O365NotificationService(BaseNotificationService):
     """Sends ``notify.o365`` calls through the chosen account."""
 
@@ -178,7 +155,7 @@ class O365NotificationService(BaseNotificationService):
             message, kwargs.get(ATTR_TITLE), kwargs.get(ATTR_TARGET), data
         )
         account = async_get_account(self.hass, request.account)
-        await async_send_request(self.hass, account, request)
+        await async_send(self.hass, account, request)
 
 
 async def async_setup_entry(
@@ -188,7 +165,7 @@ async def async_setup_entry(
 ) -> None:
     """Add the notify entity of an account."""
     async_setup_platform_services()
-    async_add_entities([O365NotifyEntity(entry.runtime_data.account)])
+    async_add_entities([O365NotifyEntity(entry.runtime_data)])
 
 
 class O365NotifyEntity(O365Entity, NotifyEntity):
@@ -204,7 +181,7 @@ class O365NotifyEntity(O365Entity, NotifyEntity):
     async def async_send_message(self, message: str, title: str | None = None) -> None:
         """Send title and message to the default recipients (notify.send_message)."""
         request = build_request(message=message, title=title, to=None, fields={})
-        await async_send_request(self.hass, self.account, request)
+        await async_send(self.hass, self.account, request)
 
     async def async_send_email(self, **data: Any) -> None:
         """Send a full email (the o365.send_message action)."""
@@ -214,7 +191,7 @@ class O365NotifyEntity(O365Entity, NotifyEntity):
             to=data.pop(ATTR_TO, None),
             fields=data,
         )
-        await async_send_request(self.hass, self.account, request)
+        await async_send(self.hass, self.account, request)
         # Home Assistant versions that can record a send made by an
         # integration's own action show it in the entity state too.
         if (record := getattr(self, "_async_record_notification", None)) is not None:

@@ -1,10 +1,12 @@
-"""A durable outbox: messages that could not be sent wait on disk, in order.
+"""The durable outbox: alerts that wait on disk, in order.
 
-Each message is a folder ``<sequence>-<id>/`` holding ``message.json`` and one
-file per attachment (the bytes captured when the action ran). A message is
-written to ``.tmp-<id>/`` first, flushed to disk, then renamed into place, so
-a crash mid-write never damages what was already queued; leftovers of an
-interrupted write are removed on load.
+Two kinds of alert wait here: *queued* ones, which could not be sent (the
+outbox worker tries them again), and *held* ones, which the sending budget
+keeps for the next digest. Each is a folder ``<sequence>-<id>/`` holding
+``message.json`` and one file per attachment (the bytes captured when the
+action ran). A message is written to ``.tmp-<id>/`` first, flushed to disk,
+then renamed into place, so a crash mid-write never damages what was already
+stored; leftovers of an interrupted write are removed on load.
 
 The in-memory queue (``items``, sequence numbers) changes only on the event
 loop: :meth:`Outbox.new_item`, :meth:`Outbox.add` and :meth:`Outbox.take`
@@ -26,17 +28,19 @@ from typing import Any
 import uuid
 
 from .graph import Attachment, BodyType, EmailAddress, Importance, Message
+from .models import OutgoingMail
 
 _LOGGER = logging.getLogger(__name__)
 
 META_FILE = "message.json"
-FORMAT_VERSION = 1
+#: 2 added held alerts, the recipient count and the sending mailbox.
+FORMAT_VERSION = 2
 COPY_CHUNK = 1024 * 1024
 
 
 @dataclass(slots=True)
 class OutboxItem:
-    """One queued message: what it is and how its delivery is going."""
+    """One waiting message: what it is and how its delivery is going."""
 
     id: str
     sequence: int
@@ -44,6 +48,12 @@ class OutboxItem:
     size: int
     queued_at: float
     reason: str
+    #: What sending it costs of the budget (To, Cc and Bcc).
+    recipients: int = 1
+    #: Held for a digest by the sending budget (not a failed send).
+    held: bool = False
+    #: Who it goes to and from (:attr:`OutgoingMail.group`): one digest each.
+    group: str = ""
     attempts: int = 0
     next_attempt: float = 0.0
     #: Not before this time, even when a new alert wakes the outbox: what the
@@ -103,13 +113,23 @@ class Outbox:
         self._sequence = 0
 
     def __len__(self) -> int:
-        """Return the number of queued messages."""
+        """Return the number of waiting messages (queued and held)."""
         return len(self.items)
 
     @property
     def size(self) -> int:
-        """Return the bytes of attachments held."""
+        """Return the bytes of attachments stored."""
         return sum(item.size for item in self.items)
+
+    @property
+    def queued(self) -> list[OutboxItem]:
+        """Return the messages to send again, oldest first."""
+        return [item for item in self.items if not item.held]
+
+    @property
+    def held(self) -> list[OutboxItem]:
+        """Return the alerts held for a digest, oldest first."""
+        return [item for item in self.items if item.held]
 
     def load(self) -> None:
         """Read the queue from disk, dropping leftovers of interrupted writes."""
@@ -125,6 +145,7 @@ class Outbox:
                 continue
             try:
                 meta = json.loads((folder / META_FILE).read_text())
+                # Version 1 items lack the newer fields: their defaults apply.
                 item = OutboxItem(**meta["item"])
             except (OSError, ValueError, KeyError, TypeError) as err:
                 _LOGGER.error(
@@ -140,10 +161,11 @@ class Outbox:
 
     def new_item(
         self,
-        message: Message,
+        mail: OutgoingMail,
         *,
         reason: str,
         now: float,
+        held: bool = False,
         attempts: int = 0,
         next_attempt: float | None = None,
     ) -> OutboxItem:
@@ -152,10 +174,13 @@ class Outbox:
         return OutboxItem(
             id=uuid.uuid4().hex,
             sequence=self._sequence,
-            subject=message.subject,
-            size=message.attachments_size,
+            subject=mail.message.subject,
+            size=mail.message.attachments_size,
             queued_at=now,
             reason=reason,
+            recipients=mail.recipients,
+            held=held,
+            group=mail.group,
             attempts=attempts,
             next_attempt=now if next_attempt is None else next_attempt,
         )
@@ -171,10 +196,9 @@ class Outbox:
         self.items.remove(item)
         return True
 
-    def write(
-        self, item: OutboxItem, message: Message, *, save_to_sent_items: bool
-    ) -> None:
+    def write(self, item: OutboxItem, mail: OutgoingMail) -> None:
         """Store a message durably in its item's folder (atomically)."""
+        message = mail.message
         self.root.mkdir(parents=True, exist_ok=True)
         staging = self.root / f".tmp-{item.id}"
         staging.mkdir()
@@ -198,7 +222,8 @@ class Outbox:
             meta = {
                 "version": FORMAT_VERSION,
                 "item": asdict(item),
-                "save_to_sent_items": save_to_sent_items,
+                "save_to_sent_items": mail.save_to_sent_items,
+                "sender": mail.sender,
                 "message": {
                     "subject": message.subject,
                     "body": message.body,
@@ -221,8 +246,8 @@ class Outbox:
             shutil.rmtree(staging, ignore_errors=True)
             raise
 
-    def read(self, item: OutboxItem) -> tuple[Message, bool]:
-        """Return a queued message (attachments stay on disk) and its Sent Items flag."""
+    def read(self, item: OutboxItem) -> OutgoingMail:
+        """Return a stored message (its attachments stay on disk)."""
         folder = self.root / item.folder_name
         meta: dict[str, Any] = json.loads((folder / META_FILE).read_text())
         data = meta["message"]
@@ -247,7 +272,9 @@ class Outbox:
             importance=Importance(data["importance"]) if data["importance"] else None,
             attachments=attachments,
         )
-        return message, bool(meta["save_to_sent_items"])
+        return OutgoingMail(
+            message, bool(meta["save_to_sent_items"]), meta.get("sender")
+        )
 
     def update(self, item: OutboxItem) -> None:
         """Persist an item's delivery state (attempts, next try, last error)."""

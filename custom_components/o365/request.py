@@ -17,7 +17,8 @@ import voluptuous as vol
 from yarl import URL
 
 from .const import DOMAIN, with_help
-from .graph import EmailAddress, Importance
+from .graph import Attachment, EmailAddress, Importance
+from .graph.message import is_email_address
 
 ATTR_HTML = "html"
 ATTR_TO = "to"
@@ -30,6 +31,7 @@ ATTR_ATTACHMENTS = "attachments"
 ATTR_IMAGES = "images"
 ATTR_SAVE_TO_SENT_ITEMS = "save_to_sent_items"
 ATTR_ACCOUNT = "account"
+ATTR_FROM = "from"
 
 MEDIA_SOURCE_PREFIX = "media-source://"
 
@@ -67,6 +69,10 @@ class MailRequest:
     attachments: tuple[AttachmentSpec, ...] = field(default=())
     save_to_sent_items: bool | None = None
     account: str | None = None
+    #: A mailbox to send from instead of the account's own (``from``).
+    sender: str | None = None
+    #: Attachments already in memory (the test email's picture).
+    files: tuple[Attachment, ...] = ()
 
 
 def email_address(value: Any) -> EmailAddress:
@@ -180,7 +186,22 @@ def _entity_list(value: Any) -> list[Any]:
     raise vol.Invalid("expected a camera entity ID or a list of them")
 
 
-ADDRESSES = vol.All(cv.ensure_list, [email_address])
+def _mailbox(value: str) -> str:
+    """Validate the mailbox to send from: a plain address."""
+    text = value.strip()
+    if not is_email_address(text):
+        raise vol.Invalid(f"{text!r} is not a mailbox address")
+    return text
+
+
+def _as_list(value: Any) -> list[Any]:
+    """Accept one value or a list: addresses are checked by build_request."""
+    return value if isinstance(value, list) else [value]
+
+
+#: Recipients pass the schema as given: build_request checks each address
+#: and names the bad one in the integration's own words.
+RECIPIENTS = vol.All(_as_list)
 ATTACHMENTS = vol.All(cv.ensure_list, [attachment])
 CAMERAS = vol.All(_entity_list, [vol.All(cv.string, cv.entity_domain("camera"))])
 
@@ -189,19 +210,22 @@ MAIL_FIELDS: VolDictType = {
     vol.Optional(ATTR_HTML): vol.Any(
         bool, str, msg="expected true, false or an HTML string"
     ),
-    vol.Optional(ATTR_CC): ADDRESSES,
-    vol.Optional(ATTR_BCC): ADDRESSES,
-    vol.Optional(ATTR_REPLY_TO): ADDRESSES,
+    vol.Optional(ATTR_CC): RECIPIENTS,
+    vol.Optional(ATTR_BCC): RECIPIENTS,
+    vol.Optional(ATTR_REPLY_TO): RECIPIENTS,
     vol.Optional(ATTR_IMPORTANCE): vol.All(vol.Lower, vol.Coerce(Importance)),
     vol.Optional(ATTR_CAMERAS): CAMERAS,
     vol.Optional(ATTR_ATTACHMENTS): ATTACHMENTS,
     vol.Optional(ATTR_IMAGES): ATTACHMENTS,
     vol.Optional(ATTR_SAVE_TO_SENT_ITEMS): cv.boolean,
+    vol.Optional(ATTR_FROM): vol.All(cv.string, _mailbox),
 }
 
 NOTIFY_DATA_SCHEMA = vol.Schema(
     {**MAIL_FIELDS, vol.Optional(ATTR_ACCOUNT): cv.string}, extra=vol.PREVENT_EXTRA
 )
+#: The keys ``data`` may have, as the error for an unknown one lists them.
+DATA_KEYS = tuple(str(key) for key in NOTIFY_DATA_SCHEMA.schema)
 
 
 def _invalid(err: vol.Invalid, what: str) -> ServiceValidationError:
@@ -218,31 +242,50 @@ def _details(err: vol.Invalid) -> str:
 
 
 def _describe(err: vol.Invalid) -> str:
-    path = ".".join(str(p) for p in err.path)
-    if err.error_message == "extra keys not allowed":
-        return f"unknown key '{path}'"
-    return f"{err.error_message} ({path})" if path else err.error_message
+    """Say what is wrong in our words (voluptuous's wording changes by version)."""
+    path = [str(part) for part in err.path]
+    if len(path) == 1 and path[0] not in DATA_KEYS:
+        return f"unknown key '{path[0]}' (the keys are {', '.join(DATA_KEYS)})"
+    where = ".".join(path)
+    return f"{err.error_message} ({where})" if where else err.error_message
+
+
+def _addresses(field: str, values: Any) -> tuple[EmailAddress, ...]:
+    """Parse recipients; a bad one raises the integration's own error."""
+    parsed = []
+    for value in _as_list(values) if values is not None else []:
+        try:
+            parsed.append(email_address(value))
+        except vol.Invalid as err:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="invalid_address",
+                translation_placeholders=with_help(
+                    {"field": field, "value": str(value)[:200]}
+                ),
+            ) from err
+    return tuple(parsed)
 
 
 def build_request(
     *,
     message: str,
     title: str | None,
-    to: list[str] | None,
+    to: Any,
     fields: Mapping[str, Any],
+    to_field: str = ATTR_TO,
 ) -> MailRequest:
-    """Return the request for validated fields plus recipients to check."""
-    try:
-        recipients = tuple(ADDRESSES(to)) if to else ()
-    except vol.Invalid as err:
-        raise _invalid(err, "target") from err
+    """Return the request for schema-checked fields; check every address.
+
+    ``to_field`` names the recipients in errors (``target`` for notify.o365).
+    """
     return MailRequest(
         message=message,
         title=title,
-        to=recipients,
-        cc=tuple(fields.get(ATTR_CC, ())),
-        bcc=tuple(fields.get(ATTR_BCC, ())),
-        reply_to=tuple(fields.get(ATTR_REPLY_TO, ())),
+        to=_addresses(to_field, to),
+        cc=_addresses(ATTR_CC, fields.get(ATTR_CC)),
+        bcc=_addresses(ATTR_BCC, fields.get(ATTR_BCC)),
+        reply_to=_addresses(ATTR_REPLY_TO, fields.get(ATTR_REPLY_TO)),
         html=fields.get(ATTR_HTML, False),
         importance=fields.get(ATTR_IMPORTANCE),
         cameras=tuple(fields.get(ATTR_CAMERAS, ())),
@@ -252,18 +295,18 @@ def build_request(
         ),
         save_to_sent_items=fields.get(ATTR_SAVE_TO_SENT_ITEMS),
         account=fields.get(ATTR_ACCOUNT),
+        sender=fields.get(ATTR_FROM),
     )
 
 
 def request_from_notify(
-    message: str,
-    title: str | None,
-    target: list[str] | None,
-    data: Mapping[str, Any] | None,
+    message: str, title: str | None, target: Any, data: Mapping[str, Any] | None
 ) -> MailRequest:
     """Validate a ``notify.o365`` call; unknown ``data`` keys are refused."""
     try:
         fields = NOTIFY_DATA_SCHEMA(dict(data or {}))
     except vol.Invalid as err:
         raise _invalid(err, "data") from err
-    return build_request(message=message, title=title, to=target, fields=fields)
+    return build_request(
+        message=message, title=title, to=target, fields=fields, to_field="target"
+    )

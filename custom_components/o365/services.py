@@ -16,7 +16,7 @@ from homeassistant.helpers.entity_platform import async_get_current_platform
 import voluptuous as vol
 
 from .const import DOMAIN
-from .request import ADDRESSES, ATTR_TO, MAIL_FIELDS
+from .request import ATTR_TO, MAIL_FIELDS, RECIPIENTS
 
 SERVICE_SEND_MESSAGE = "send_message"
 ATTR_MESSAGE = "message"
@@ -27,7 +27,7 @@ SEND_MESSAGE_SCHEMA = cv.make_entity_service_schema(
     {
         vol.Required(ATTR_MESSAGE): cv.string,
         vol.Optional(ATTR_TITLE): cv.string,
-        vol.Optional(ATTR_TO): ADDRESSES,
+        vol.Optional(ATTR_TO): RECIPIENTS,
         **MAIL_FIELDS,
     }
 )

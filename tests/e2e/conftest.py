@@ -3,14 +3,16 @@
 Nothing is mocked between the integration and the emulator: MSAL signs in
 through the integration's aiohttp bridge, Graph calls cross a real TLS socket
 on 127.0.0.1, and the assertions read what the emulator received.
+
+Home Assistant's clock is frozen here too, and the emulator in the same
+process reads the same clock: a Retry-After or the outbox's backoff passes
+when the test moves the clock (``Clock``), never in real time.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-import time
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
@@ -18,7 +20,6 @@ from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.o365 import account as account_module
 from custom_components.o365.const import (
     CONF_CLIENT_ID,
     CONF_CLIENT_SECRET,
@@ -30,6 +31,9 @@ from custom_components.o365.const import (
     ENV_EMULATOR_URL,
 )
 from emulator import Emulator, ReceivedMessage
+from tests.conftest import Clock
+
+__all__ = ["Clock"]
 from emulator.directory import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -52,13 +56,6 @@ ENTRY_DATA = {
     CONF_CLIENT_SECRET: DEFAULT_CLIENT_SECRET,
     CONF_CLOUD: "global",
 }
-#: How long a test waits for something that should happen at once.
-WAIT = 15.0
-
-
-@pytest.fixture(autouse=True)
-def instant_retries() -> None:
-    """End to end, the client waits for real (Retry-After, backoff)."""
 
 
 @pytest.fixture(autouse=True)
@@ -75,13 +72,6 @@ async def emulator(
         monkeypatch.setenv(ENV_EMULATOR_URL, running.url)
         monkeypatch.setenv(ENV_EMULATOR_CA, str(running.ca_path))
         yield running
-
-
-@pytest.fixture
-def fast_outbox(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Retry queued messages after a fraction of a second instead of 15 s."""
-    monkeypatch.setattr(account_module, "OUTBOX_FIRST_DELAY", 0.2)
-    monkeypatch.setattr(account_module, "OUTBOX_MAX_DELAY", 1.0)
 
 
 @pytest.fixture
@@ -150,12 +140,3 @@ def requests(emulator: Emulator, operation: str) -> list[dict[str, Any]]:
 def statuses(emulator: Emulator, operation: str) -> list[int]:
     """Return the statuses answered to one operation (0: connection dropped)."""
     return [r["status"] for r in requests(emulator, operation)]
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {condition}")
-        await asyncio.sleep(0.05)

@@ -16,7 +16,7 @@ from emulator import Emulator, make_self_signed_certificate
 from emulator.client_certs import SelfSignedCertificate
 from emulator.directory import DEFAULT_TENANT_ID
 
-from .conftest import ENTRY_DATA, MAILBOX, alert, received, requests, set_up
+from .conftest import ENTRY_DATA, MAILBOX, Clock, alert, received, requests, set_up
 
 BACKUP = "ops@contoso.com"
 
@@ -35,7 +35,7 @@ def certificate_entry(certificate: SelfSignedCertificate) -> MockConfigEntry:
 
 
 async def test_certificate_signs_a_real_client_assertion(
-    hass: HomeAssistant, emulator: Emulator
+    clock: Clock, hass: HomeAssistant, emulator: Emulator
 ) -> None:
     """MSAL signs the assertion; the emulator verifies it against the uploaded
     certificate (SHA-256 thumbprint) before it issues a token."""
@@ -44,7 +44,7 @@ async def test_certificate_signs_a_real_client_assertion(
     entry = certificate_entry(certificate)
     await set_up(hass, entry)
     assert entry.state is ConfigEntryState.LOADED
-    await alert(hass, "Signed with a certificate")
+    await clock.run(alert(hass, "Signed with a certificate"))
     (message,) = received(emulator, "Signed with a certificate")
     assert message.mailbox.address == MAILBOX
     assert all(r["status"] == 200 for r in requests(emulator, "token"))
@@ -68,7 +68,7 @@ async def test_certificate_not_uploaded_is_refused(
 
 
 async def test_faulted_primary_sends_through_the_backup(
-    hass: HomeAssistant, emulator: Emulator, account: MockConfigEntry
+    clock: Clock, hass: HomeAssistant, emulator: Emulator, account: MockConfigEntry
 ) -> None:
     """The primary's Graph answers 503 whatever it tries: the alert is
     delivered at once through the backup, whose mailbox the inbox shows."""
@@ -83,7 +83,7 @@ async def test_faulted_primary_sends_through_the_backup(
         account, options={CONF_BACKUP_ACCOUNT: BACKUP}
     )
     emulator.add_fault("503", match="sendMail", count=-1, mailbox=MAILBOX)
-    await alert(hass, "Smoke in the kitchen")
+    await clock.run(alert(hass, "Smoke in the kitchen"))
     (message,) = received(emulator, "Smoke in the kitchen")
     assert message.mailbox.address == BACKUP
     assert message.to_json()["from"]["emailAddress"]["address"] == BACKUP

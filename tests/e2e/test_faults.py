@@ -1,12 +1,12 @@
 """Each emulator fault, over real HTTPS: recovered from, or reported as specified.
 
-Retry waits are real here, so the faults use small ``Retry-After`` values and
-the outbox retries after a fraction of a second (``fast_outbox``).
+Every wait (Retry-After, backoff, the outbox's next try) passes on Home
+Assistant's clock, which the test moves: what the tests measure is the time
+the integration waited, not how long the machine took.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 import time
 
 from homeassistant import config_entries
@@ -15,15 +15,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
-    async_fire_time_changed,
 )
 
-from custom_components.o365.account import async_get_accounts
 from custom_components.o365.const import (
     CONF_CLIENT_SECRET,
     DOMAIN,
@@ -38,15 +35,13 @@ from tests.conftest import FAULT_REPORT
 from .conftest import (
     ENTRY_DATA,
     MAILBOX,
+    Clock,
     alert,
     received,
     requests,
     set_up,
     statuses,
-    wait_until,
 )
-
-pytestmark = pytest.mark.usefixtures("fast_outbox")
 
 
 def report(name: str, subject: str, emulator: Emulator) -> None:
@@ -61,17 +56,17 @@ def report(name: str, subject: str, emulator: Emulator) -> None:
     )
 
 
-async def timed_alert(hass: HomeAssistant, subject: str) -> float:
-    """Send an alert; return how long the action took."""
-    started = time.monotonic()
-    await alert(hass, subject)
-    return time.monotonic() - started
+async def timed_alert(clock: Clock, subject: str) -> float:
+    """Send an alert; return how long it waited on Home Assistant's clock."""
+    started = clock.moved
+    await clock.run(alert(clock.hass, subject))
+    return clock.moved - started
 
 
-async def token_due(entry: MockConfigEntry) -> None:
-    """Wait until the account must fetch a new token before its next request."""
-    tokens = entry.runtime_data.account.connection.tokens
-    await wait_until(lambda: time.time() >= tokens.token.refresh_at, timeout=5)
+async def token_due(clock: Clock, entry: MockConfigEntry) -> None:
+    """Move the clock until the account must fetch a new token."""
+    token = entry.runtime_data.connection.tokens.token
+    await clock.tick(max(0.0, token.refresh_at - time.time()) + 0.001)
 
 
 @pytest.mark.parametrize(
@@ -93,6 +88,7 @@ async def token_due(entry: MockConfigEntry) -> None:
     ],
 )
 async def test_rejected_request_is_retried_in_the_call(
+    clock: Clock,
     hass: HomeAssistant,
     emulator: Emulator,
     account: MockConfigEntry,
@@ -105,7 +101,7 @@ async def test_rejected_request_is_retried_in_the_call(
     emulator.add_fault(spec)
     subject = f"Fault {name}"
 
-    elapsed = await timed_alert(hass, subject)
+    elapsed = await timed_alert(clock, subject)
 
     assert statuses(emulator, "sendMail") == [int(spec[:3]), 202]
     assert len(received(emulator, subject)) == 1
@@ -116,7 +112,11 @@ async def test_rejected_request_is_retried_in_the_call(
 
 @pytest.mark.parametrize("kind", ["504", "drop"])
 async def test_failure_after_accept_may_duplicate(
-    hass: HomeAssistant, emulator: Emulator, account: MockConfigEntry, kind: str
+    clock: Clock,
+    hass: HomeAssistant,
+    emulator: Emulator,
+    account: MockConfigEntry,
+    kind: str,
 ) -> None:
     """Graph took the mail but the answer was lost: the retry duplicates it.
 
@@ -125,7 +125,7 @@ async def test_failure_after_accept_may_duplicate(
     emulator.add_fault(kind, after_accept=True, match="sendMail")
     subject = f"Fault {kind} after accept"
 
-    await alert(hass, subject)
+    await clock.run(alert(hass, subject))
 
     first = 504 if kind == "504" else 0
     assert statuses(emulator, "sendMail") == [first, 202]
@@ -134,13 +134,13 @@ async def test_failure_after_accept_may_duplicate(
 
 
 async def test_dropped_connection_is_retried(
-    hass: HomeAssistant, emulator: Emulator, account: MockConfigEntry
+    clock: Clock, hass: HomeAssistant, emulator: Emulator, account: MockConfigEntry
 ) -> None:
     """The connection drops before Graph took the mail: one retry, one mail."""
     emulator.add_fault("drop", match="sendMail")
     subject = "Fault drop"
 
-    await alert(hass, subject)
+    await clock.run(alert(hass, subject))
 
     assert statuses(emulator, "sendMail") == [0, 202]
     assert len(received(emulator, subject)) == 1
@@ -148,13 +148,13 @@ async def test_dropped_connection_is_retried(
 
 
 async def test_latency_is_waited_out(
-    hass: HomeAssistant, emulator: Emulator, account: MockConfigEntry
+    clock: Clock, hass: HomeAssistant, emulator: Emulator, account: MockConfigEntry
 ) -> None:
     """A slow answer is awaited, not timed out and retried."""
     emulator.add_fault("latency", delay_ms=1500, match="sendMail")
     subject = "Fault latency"
 
-    elapsed = await timed_alert(hass, subject)
+    elapsed = await timed_alert(clock, subject)
 
     assert elapsed >= 1.5
     (request,) = requests(emulator, "sendMail")
@@ -165,7 +165,7 @@ async def test_latency_is_waited_out(
 
 
 async def test_exhausted_retries_go_to_the_outbox(
-    hass: HomeAssistant, emulator: Emulator, account: MockConfigEntry
+    clock: Clock, hass: HomeAssistant, emulator: Emulator, account: MockConfigEntry
 ) -> None:
     """Still failing after the in-call retries: queued, then delivered by the outbox."""
     queued = async_capture_events(hass, EVENT_MESSAGE_QUEUED)
@@ -173,29 +173,29 @@ async def test_exhausted_retries_go_to_the_outbox(
     emulator.add_fault("503:count=4,retry_after=0,match=sendMail")
     subject = "Fault 503 x4"
 
-    await alert(hass, subject)  # returns normally: the alert is queued
+    await clock.run(alert(hass, subject))  # returns normally: the alert is queued
     assert [event.data["subject"] for event in queued] == [subject]
     assert received(emulator, subject) == []
 
-    await wait_until(lambda: bool(sent))
+    await clock.run_until(lambda: bool(sent))
     assert sent[0].data["queued"] is True
     assert statuses(emulator, "sendMail") == [503, 503, 503, 503, 202]
     assert len(received(emulator, subject)) == 1
-    assert len(async_get_accounts(hass)[account.entry_id].outbox) == 0
+    assert len(account.runtime_data.outbox) == 0
     report("503 x4 (outbox)", subject, emulator)
 
 
 async def test_token_endpoint_down_while_renewing(
-    hass: HomeAssistant, emulator: Emulator, config_entry: MockConfigEntry
+    clock: Clock, hass: HomeAssistant, emulator: Emulator, config_entry: MockConfigEntry
 ) -> None:
     """The token must be renewed while sign-in fails once: the call retries."""
     emulator.token_lifetime = 2  # renewed after one second
     await set_up(hass, config_entry)
-    await token_due(config_entry)
+    await token_due(clock, config_entry)
     emulator.add_fault("token_down", retry_after=1)
     subject = "Fault token endpoint down"
 
-    await alert(hass, subject)
+    await clock.run(alert(hass, subject))
 
     token_statuses = statuses(emulator, "token")
     assert token_statuses[0] == 200  # set-up
@@ -206,7 +206,7 @@ async def test_token_endpoint_down_while_renewing(
 
 
 async def test_token_endpoint_down_at_start(
-    hass: HomeAssistant, emulator: Emulator, config_entry: MockConfigEntry
+    clock: Clock, hass: HomeAssistant, emulator: Emulator, config_entry: MockConfigEntry
 ) -> None:
     """Sign-in fails at set-up: alerts are kept, set-up retries, they go out."""
     sent = async_capture_events(hass, EVENT_MESSAGE_SENT)
@@ -215,18 +215,18 @@ async def test_token_endpoint_down_at_start(
     assert config_entry.state is ConfigEntryState.SETUP_RETRY
     subject = "Fault token endpoint down at start"
 
-    await alert(hass, subject)  # accepted and queued
-    assert len(async_get_accounts(hass)[config_entry.entry_id].outbox) == 1
+    await clock.run(alert(hass, subject))  # accepted and queued
+    assert len(config_entry.runtime_data.outbox) == 1
 
     emulator.clear_faults()
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=5))
-    await wait_until(lambda: bool(sent))
+    await clock.run_until(lambda: bool(sent))  # set-up retries on the clock
     assert config_entry.state is ConfigEntryState.LOADED
     assert sent[0].data["queued"] is True
     assert len(received(emulator, subject)) == 1
 
 
 async def test_expired_secret_queues_until_reauth(
+    clock: Clock,
     hass: HomeAssistant,
     emulator: Emulator,
     config_entry: MockConfigEntry,
@@ -237,14 +237,14 @@ async def test_expired_secret_queues_until_reauth(
     dropped = async_capture_events(hass, EVENT_MESSAGE_DROPPED)
     emulator.token_lifetime = 2
     await set_up(hass, config_entry)
-    await token_due(config_entry)
+    await token_due(clock, config_entry)
     emulator.expire_secret()
     subjects = ["While expired 1", "While expired 2"]
 
     for subject in subjects:
-        await alert(hass, subject)  # returns normally: queued
+        await clock.run(alert(hass, subject))  # returns normally: queued
 
-    account = async_get_accounts(hass)[config_entry.entry_id]
+    account = config_entry.runtime_data
     assert [item.subject for item in account.outbox.items] == subjects
     assert received(emulator, subjects[0]) == []
     assert requests(emulator, "token")[-1]["status"] == 401
@@ -263,9 +263,7 @@ async def test_expired_secret_queues_until_reauth(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
-    await hass.async_block_till_done()
-
-    await wait_until(lambda: len(sent) == len(subjects))
+    await clock.run_until(lambda: len(sent) == len(subjects))
     assert [event.data["subject"] for event in sent] == subjects
     assert all(event.data["queued"] for event in sent)
     for subject in subjects:
@@ -283,6 +281,7 @@ async def test_expired_secret_queues_until_reauth(
     [("wrong_secret", "secret_invalid"), ("expired_secret", "secret_expired")],
 )
 async def test_refused_secret_at_start_waits_for_reauth(
+    clock: Clock,
     hass: HomeAssistant,
     emulator: Emulator,
     config_entry: MockConfigEntry,
@@ -304,14 +303,14 @@ async def test_refused_secret_at_start_waits_for_reauth(
     assert flow["context"]["source"] == config_entries.SOURCE_REAUTH
     subject = f"Fault {kind} at start"
 
-    await alert(hass, subject)  # accepted and queued
-    assert len(async_get_accounts(hass)[config_entry.entry_id].outbox) == 1
+    await clock.run(alert(hass, subject))  # accepted and queued
+    assert len(config_entry.runtime_data.outbox) == 1
 
     result = await hass.config_entries.flow.async_configure(
         flow["flow_id"], {CONF_CLIENT_SECRET: DEFAULT_CLIENT_SECRET}
     )
     assert result["reason"] == "reauth_successful"
-    await wait_until(lambda: bool(sent))
+    await clock.run_until(lambda: bool(sent))
     assert config_entry.state is ConfigEntryState.LOADED
     assert len(received(emulator, subject)) == 1
 
@@ -341,6 +340,7 @@ async def test_missing_mail_send_in_the_config_flow(
 
 
 async def test_missing_mail_send_when_sending(
+    clock: Clock,
     hass: HomeAssistant,
     emulator: Emulator,
     config_entry: MockConfigEntry,
@@ -354,7 +354,7 @@ async def test_missing_mail_send_when_sending(
     assert config_entry.state is ConfigEntryState.LOADED
 
     with pytest.raises(HomeAssistantError, match="ErrorAccessDenied") as info:
-        await alert(hass, "Not allowed")
+        await clock.run(alert(hass, "Not allowed"))
 
     assert info.value.translation_key == "missing_mail_send"
     assert MAILBOX in str(info.value)

@@ -17,12 +17,11 @@ from homeassistant.exceptions import HomeAssistantError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.o365 import account as account_module
 from custom_components.o365.const import CONF_MAX_MESSAGE_SIZE_MB, CONF_SOURCE
 from emulator import Emulator
 from emulator.directory import DEFAULT_TENANT_ID
 
-from .conftest import MAILBOX, alert, received, requests, set_up, wait_until
+from .conftest import MAILBOX, Clock, alert, received, requests, set_up
 
 MIB = 1024 * 1024
 OTHER = "ops@contoso.com"
@@ -58,12 +57,16 @@ def delivered_intact(emulator: Emulator, subject: str, source: Path) -> None:
 
 
 async def test_failed_chunk_is_resent_without_asking_the_session(
-    hass: HomeAssistant, emulator: Emulator, account: MockConfigEntry, share: Path
+    clock: Clock,
+    hass: HomeAssistant,
+    emulator: Emulator,
+    account: MockConfigEntry,
+    share: Path,
 ) -> None:
     """503 on a chunk: resent from the last successful answer; no GET at all."""
     video = make_file(share, "clip.mp4", 12 * MIB)
     emulator.add_fault("503", match="uploadChunk", count=1)
-    await alert(hass, "Clip", attachments=[str(video)])
+    await clock.run(alert(hass, "Clip", attachments=[str(video)]))
     delivered_intact(emulator, "Clip", video)
     assert requests(emulator, "uploadStatus") == []
     assert emulator.stats["operations"]["createUploadSession"] == 1
@@ -72,13 +75,17 @@ async def test_failed_chunk_is_resent_without_asking_the_session(
 
 
 async def test_lost_chunk_answer_starts_a_fresh_session(
-    hass: HomeAssistant, emulator: Emulator, account: MockConfigEntry, share: Path
+    clock: Clock,
+    hass: HomeAssistant,
+    emulator: Emulator,
+    account: MockConfigEntry,
+    share: Path,
 ) -> None:
     """The chunk was stored but its answer lost: the position is unknown, so a
     new session uploads the file again (the first one is cancelled)."""
     video = make_file(share, "clip.mp4", 12 * MIB)
     emulator.add_fault("drop", match="uploadChunk", count=1, after_accept=True)
-    await alert(hass, "Clip", attachments=[str(video)])
+    await clock.run(alert(hass, "Clip", attachments=[str(video)]))
     delivered_intact(emulator, "Clip", video)
     assert requests(emulator, "uploadStatus") == []
     assert emulator.stats["operations"]["createUploadSession"] == 2
@@ -86,7 +93,7 @@ async def test_lost_chunk_answer_starts_a_fresh_session(
 
 
 async def test_two_mailboxes_of_one_app_stay_within_four_requests(
-    hass: HomeAssistant, emulator: Emulator, account: MockConfigEntry
+    clock: Clock, hass: HomeAssistant, emulator: Emulator, account: MockConfigEntry
 ) -> None:
     """The emulator counts per app, as Outlook's stricter page says: the
     accounts' shared limiter keeps both under four together, so none is
@@ -99,11 +106,13 @@ async def test_two_mailboxes_of_one_app_stay_within_four_requests(
     )
     await set_up(hass, other)
     emulator.add_fault("latency", match="sendMail", count=-1, delay_ms=50)
-    await asyncio.gather(
-        *(
-            alert(hass, f"burst {mailbox} {n}", account=mailbox)
-            for n in range(12)
-            for mailbox in (MAILBOX, OTHER)
+    await clock.run(
+        asyncio.gather(
+            *(
+                alert(hass, f"burst {mailbox} {n}", account=mailbox)
+                for n in range(12)
+                for mailbox in (MAILBOX, OTHER)
+            )
         )
     )
     assert len([m for m in emulator.messages if m.subject.startswith("burst")]) == 24
@@ -114,42 +123,42 @@ async def test_two_mailboxes_of_one_app_stay_within_four_requests(
 
 
 async def test_upload_budget_wait_goes_to_the_outbox(
+    clock: Clock,
     hass: HomeAssistant,
     emulator: Emulator,
     account: MockConfigEntry,
     share: Path,
-    fast_outbox: None,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Outlook's 150 MB per 5 minutes: after a 110 MB attachment (the largest a
     150 MB message carries once encoded) a second large message is throttled
     with a wait longer than an action may take. It is not lost: the outbox
-    honours Retry-After and delivers it. The window is 35 s here, not 300."""
-    monkeypatch.setattr(account_module, "OUTBOX_FIRST_DELAY", 0.5)
+    honours Retry-After and delivers it once Home Assistant's clock has moved
+    on by the whole window (five minutes, as Outlook's), with no real wait."""
     hass.config_entries.async_update_entry(
         account, options={CONF_MAX_MESSAGE_SIZE_MB: 150}
     )
     emulator.directory.tenant.max_message_size = 150 * MIB
-    emulator.settings.upload_window_seconds = 35
     big = make_file(share, "big.bin", 110_000_000)
     second = make_file(share, "second.bin", 45_000_000)
-    await alert(hass, "first large", attachments=[str(big)])
+    await clock.run(alert(hass, "first large", attachments=[str(big)]))
     delivered_intact(emulator, "first large", big)
-    started = time.monotonic()
-    await alert(hass, "second large", attachments=[str(second)])  # queued, not raised
-    queued = account_module.async_get_accounts(hass)[account.entry_id].outbox.items
+    started = clock.moved
+    # Queued, not raised: the wait is longer than an action may take.
+    await clock.run(alert(hass, "second large", attachments=[str(second)]))
+    queued = account.runtime_data.outbox.items
     assert [item.subject for item in queued] == ["second large"]
-    assert queued[0].not_before > time.time() + 20
+    assert queued[0].not_before > time.time() + 60
     throttled = [r for r in requests(emulator, "uploadChunk") if r["status"] == 429]
     assert throttled
-    await wait_until(lambda: bool(received(emulator, "second large")), timeout=90)
-    assert time.monotonic() - started > 20
+    await clock.run_until(lambda: bool(received(emulator, "second large")))
+    assert clock.moved - started > 200
     delivered_intact(emulator, "second large", second)
     assert emulator._state.store.drafts == {}
 
 
 @pytest.mark.parametrize(("minimum", "uploaded"), [(2 * MIB, True), (3 * MIB, False)])
 async def test_file_between_the_two_minimum_readings_is_delivered(
+    clock: Clock,
     hass: HomeAssistant,
     emulator: Emulator,
     account: MockConfigEntry,
@@ -161,7 +170,7 @@ async def test_file_between_the_two_minimum_readings_is_delivered(
     attachment where the documented "3 MB" is."""
     emulator.settings.min_upload_size = minimum
     clip = make_file(share, "clip.mp4", 3_100_000)
-    await alert(hass, "Clip", attachments=[str(clip)])
+    await clock.run(alert(hass, "Clip", attachments=[str(clip)]))
     delivered_intact(emulator, "Clip", clip)
     operations = emulator.stats["operations"]
     assert operations.get("addAttachment", 0) == (0 if uploaded else 1)
@@ -169,12 +178,16 @@ async def test_file_between_the_two_minimum_readings_is_delivered(
 
 
 async def test_size_refused_in_the_middle_of_an_upload(
-    hass: HomeAssistant, emulator: Emulator, account: MockConfigEntry, share: Path
+    clock: Clock,
+    hass: HomeAssistant,
+    emulator: Emulator,
+    account: MockConfigEntry,
+    share: Path,
 ) -> None:
     video = make_file(share, "clip.mp4", 12 * MIB)
     emulator.add_fault("size_exceeded", match="uploadChunk", count=1)
     with pytest.raises(HomeAssistantError) as info:
-        await alert(hass, "Too big after all", attachments=[str(video)])
+        await clock.run(alert(hass, "Too big after all", attachments=[str(video)]))
     assert info.value.translation_key == "message_size_exceeded"
     assert "ErrorMessageSizeExceeded" in str(info.value)
     assert received(emulator, "Too big after all") == []

@@ -20,13 +20,13 @@ from emulator.directory import (
     DEFAULT_TENANT_ID,
 )
 
-from .conftest import FRONT_DOOR_JPEG, MAILBOX, alert, received, requests
+from .conftest import FRONT_DOOR_JPEG, MAILBOX, Clock, alert, received, requests
 
 MIB = 1024 * 1024
 
 
 async def test_config_flow_signs_in_with_msal(
-    hass: HomeAssistant, emulator: Emulator
+    clock: Clock, hass: HomeAssistant, emulator: Emulator
 ) -> None:
     """The credentials form proves the app with a real MSAL sign-in, then sends."""
     result = await hass.config_entries.flow.async_init(
@@ -68,7 +68,9 @@ async def test_config_flow_signs_in_with_msal(
     ]
 
     tokens_before = emulator.stats["tokens_issued"]
-    await alert(hass, "Water leak in the kitchen", "The leak sensor turned on.")
+    await clock.run(
+        alert(hass, "Water leak in the kitchen", "The leak sensor turned on.")
+    )
     (message,) = received(emulator, "Water leak in the kitchen")
     assert message.body == {
         "contentType": "text",
@@ -111,7 +113,11 @@ async def test_snapshot_alert(
 
 
 async def test_20_mb_attachment_goes_through_an_upload_session(
-    hass: HomeAssistant, emulator: Emulator, account: MockConfigEntry, tmp_path: Path
+    clock: Clock,
+    hass: HomeAssistant,
+    emulator: Emulator,
+    account: MockConfigEntry,
+    tmp_path: Path,
 ) -> None:
     """A 20 MB file: a draft, 4 MB-bounded chunks without a token, then send."""
     share = tmp_path / "share"
@@ -123,7 +129,9 @@ async def test_20_mb_attachment_goes_through_an_upload_session(
     assert video.stat().st_size == 20 * MIB
     hass.config.allowlist_external_dirs = {str(share)}
 
-    await alert(hass, "Car in the driveway", "Clip attached.", attachments=[str(video)])
+    await clock.run(
+        alert(hass, "Car in the driveway", "Clip attached.", attachments=[str(video)])
+    )
 
     (message,) = received(emulator, "Car in the driveway")
     assert message.via == "draft"

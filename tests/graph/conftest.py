@@ -3,15 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Any
 
 import aiohttp
 import pytest
 
-from custom_components.o365.graph import Mailbox
-from tests.conftest import MAILBOX
+from custom_components.o365.graph import CLOUDS, Cloud, GraphSettings, Mailbox
+from tests.conftest import CLIENT_ID, MAILBOX, TENANT_ID
 
 #: The default mailbox, as the client addresses it (``/users/{MAILBOX}``).
 BOX = Mailbox(MAILBOX)
+
+
+def settings(
+    session: aiohttp.ClientSession,
+    *,
+    tenant: str = TENANT_ID,
+    client_id: str = CLIENT_ID,
+    cloud: Cloud = Cloud.GLOBAL,
+    **kwargs: Any,
+) -> GraphSettings:
+    """Return the settings of the test app registration (sleep, clock: as given)."""
+    return GraphSettings(
+        session=session,
+        endpoints=CLOUDS[cloud],
+        tenant=tenant,
+        client_id=client_id,
+        **kwargs,
+    )
+
+
+async def no_sleep(delay: float) -> None:
+    """Let a wait between attempts pass at once."""
 
 
 class FakeTokens:

@@ -9,7 +9,6 @@ import aiohttp
 import pytest
 
 from custom_components.o365.graph import (
-    CLOUDS,
     AppTokenProvider,
     ClientSecretExpiredError,
     Cloud,
@@ -22,7 +21,9 @@ from custom_components.o365.graph import (
 )
 from custom_components.o365.graph.auth import SyncHttpBridge, describe_delegated
 from custom_components.o365.graph.exceptions import AuthenticationError
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, TENANT_ID, GraphMock, make_jwt
+from tests.conftest import CLIENT_SECRET, TENANT_ID, GraphMock, make_jwt
+
+from .conftest import settings
 
 
 class Clock:
@@ -37,12 +38,7 @@ def provider(
     session: aiohttp.ClientSession, clock: Clock | None = None, tenant: str = TENANT_ID
 ) -> AppTokenProvider:
     return AppTokenProvider(
-        session,
-        tenant=tenant,
-        client_id=CLIENT_ID,
-        credential=CLIENT_SECRET,
-        endpoints=CLOUDS[Cloud.GLOBAL],
-        clock=clock or Clock(),
+        settings(session, tenant=tenant, clock=clock or Clock()), CLIENT_SECRET
     )
 
 
@@ -51,10 +47,21 @@ async def test_token_is_acquired_in_a_worker_thread(
 ) -> None:
     """MSAL (blocking) never runs on the event loop thread."""
     graph_mock.sign_in(roles=("Mail.Send", "Mail.ReadWrite"))
-    tokens = provider(session)
+    threads: list[str] = []
+
+    async def run_blocking(func):  # type: ignore[no-untyped-def]
+        def record():  # type: ignore[no-untyped-def]
+            threads.append(threading.current_thread().name)
+            return func()
+
+        return await asyncio.get_running_loop().run_in_executor(None, record)
+
+    tokens = AppTokenProvider(
+        settings(session, clock=Clock(), run_blocking=run_blocking), CLIENT_SECRET
+    )
     token = await tokens.async_get_token()
-    assert tokens.last_thread is not None
-    assert tokens.last_thread != threading.current_thread().name
+    assert threads
+    assert threading.current_thread().name not in threads
     assert token.permissions == {"Mail.Send", "Mail.ReadWrite"}
     assert token.tenant_id == TENANT_ID
     assert CLIENT_SECRET not in repr(token)
@@ -232,12 +239,7 @@ async def test_custom_executor_is_used(
         return await asyncio.get_running_loop().run_in_executor(None, func)
 
     tokens = AppTokenProvider(
-        session,
-        tenant=TENANT_ID,
-        client_id=CLIENT_ID,
-        credential=CLIENT_SECRET,
-        endpoints=CLOUDS[Cloud.CHINA],
-        run_blocking=run_blocking,
+        settings(session, cloud=Cloud.CHINA, run_blocking=run_blocking), CLIENT_SECRET
     )
     graph_mock.mocked.get(
         f"https://login.partner.microsoftonline.cn/{TENANT_ID}/v2.0/.well-known/openid-configuration",

@@ -24,13 +24,13 @@ from custom_components.o365.graph import (
 from custom_components.o365.graph.retry import NO_RETRY
 from tests.conftest import GRAPH, MAILBOX, GraphMock, users_url
 
-from .conftest import BOX, FakeTokens
+from .conftest import BOX, FakeTokens, settings
 
 MESSAGE = Message(subject="Hi", body="Hello", to=(EmailAddress("ops@contoso.com"),))
 
 
 def client(session: aiohttp.ClientSession, tokens: FakeTokens) -> GraphClient:
-    return GraphClient(session, tokens, retry=NO_RETRY)
+    return GraphClient(settings(session), tokens, retry=NO_RETRY)
 
 
 async def test_send_mail(

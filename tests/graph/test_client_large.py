@@ -14,6 +14,7 @@ import pytest
 from yarl import URL
 
 from custom_components.o365.graph import (
+    PERSONAL_MAX_ATTACHMENTS,
     Attachment,
     AttachmentTooLargeError,
     EmailAddress,
@@ -22,9 +23,11 @@ from custom_components.o365.graph import (
     GraphTransientError,
     MailReadWriteRequiredError,
     Message,
+    MessageLimits,
     MessageSizeExceededError,
     MessageTooLargeError,
     O365ConnectionError,
+    PersonalAttachmentsTooLargeError,
     RetryPolicy,
 )
 from custom_components.o365.graph.client import (
@@ -37,11 +40,11 @@ from custom_components.o365.graph.client import (
 from tests.conftest import GraphMock
 from tests.fake_outlook import DRAFT_ID, FakeOutlook, no_sleep, payload
 
-from .conftest import BOX, FakeTokens
+from .conftest import BOX, FakeTokens, settings
 
 
 def graph_client(session: aiohttp.ClientSession, tokens: FakeTokens) -> GraphClient:
-    return GraphClient(session, tokens, retry=RetryPolicy(), sleep=no_sleep)
+    return GraphClient(settings(session, sleep=no_sleep), tokens, retry=RetryPolicy())
 
 
 def message(*attachments: Attachment) -> Message:
@@ -337,30 +340,22 @@ async def test_draft_refused_needs_mail_readwrite(
         )
 
 
-async def test_over_150_mb_refused_before_any_request(
-    session: aiohttp.ClientSession,
-    tokens: FakeTokens,
-    graph_mock: GraphMock,
-    tmp_path: Path,
-) -> None:
+def test_over_150_mb_refused(tmp_path: Path) -> None:
+    """Graph's per-attachment limit, checked before anything is sent."""
     path = tmp_path / "huge.bin"
     with path.open("wb") as file:
         file.truncate(151 * 1024 * 1024)
     huge = Attachment("huge.bin", "application/octet-stream", path, path.stat().st_size)
     with pytest.raises(AttachmentTooLargeError) as info:
-        await graph_client(session, tokens).send_mail(BOX, message(huge))
+        check_message_limits(message(huge), MessageLimits(max_message_size=10**9))
     assert info.value.name == "huge.bin"
     assert info.value.limit == MAX_ATTACHMENT_SIZE
-    assert graph_mock.mocked.requests == {}
 
 
-async def test_over_the_message_limit_refused(
-    session: aiohttp.ClientSession, tokens: FakeTokens, graph_mock: GraphMock
-) -> None:
+def test_over_the_message_limit_refused() -> None:
     files = [Attachment("a.bin", "x", b"", 20 * 1024 * 1024) for _ in range(2)]
     with pytest.raises(MessageTooLargeError):
-        await graph_client(session, tokens).send_mail(BOX, message(*files))
-    assert graph_mock.mocked.requests == {}
+        check_message_limits(message(*files), MessageLimits())
 
 
 async def test_file_that_shrank_is_an_error(
@@ -487,5 +482,23 @@ def test_message_limit_counts_the_encoded_size() -> None:
     """Exchange measures what it sends: 27 MB of files is 36 MB encoded."""
     files = (Attachment("a.bin", "x", b"", 27 * 1024 * 1024),)
     with pytest.raises(MessageTooLargeError, match="once encoded"):
-        check_message_limits(message(*files))
-    check_message_limits(message(Attachment("b.bin", "x", b"", 26 * 1024 * 1024)))
+        check_message_limits(message(*files), MessageLimits())
+    check_message_limits(
+        message(Attachment("b.bin", "x", b"", 26 * 1024 * 1024)), MessageLimits()
+    )
+
+
+def test_outlook_com_takes_25_mb_of_attachments() -> None:
+    """Personal accounts: 25 MB of attachments, whatever the message size limit."""
+    personal = MessageLimits(max_attachments_size=PERSONAL_MAX_ATTACHMENTS)
+    check_message_limits(
+        message(Attachment("a.bin", "x", b"", PERSONAL_MAX_ATTACHMENTS)), personal
+    )
+    with pytest.raises(PersonalAttachmentsTooLargeError, match=r"Outlook\.com"):
+        check_message_limits(
+            message(
+                Attachment("a.bin", "x", b"", 20_000_000),
+                Attachment("b.bin", "x", b"", 5_000_001),
+            ),
+            personal,
+        )

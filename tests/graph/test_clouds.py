@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.o365.graph import CLOUDS, Cloud, emulator_endpoints
+from custom_components.o365.graph import CLOUDS, Cloud, custom_endpoints
 
 
 @pytest.mark.parametrize(
@@ -43,10 +43,10 @@ def test_tenant_is_encoded_once_in_the_authority() -> None:
     )
 
 
-def test_emulator_endpoints() -> None:
-    endpoints = emulator_endpoints("https://127.0.0.1:8443/")
+def test_custom_endpoints() -> None:
+    endpoints = custom_endpoints("https://127.0.0.1:8443/")
     assert endpoints.authority("t") == "https://127.0.0.1:8443/t"
     assert endpoints.graph_url == "https://127.0.0.1:8443"
-    assert endpoints.graph_host == "127.0.0.1"
+    assert endpoints.scope == "https://127.0.0.1:8443/.default"
     with pytest.raises(ValueError, match="https"):
-        emulator_endpoints("http://127.0.0.1:8443")
+        custom_endpoints("http://127.0.0.1:8443")

@@ -24,7 +24,7 @@ from custom_components.o365.graph import (
 from custom_components.o365.graph.retry import parse_retry_after
 from tests.conftest import MAILBOX, GraphMock, users_url
 
-from .conftest import BOX, FakeTokens
+from .conftest import BOX, FakeTokens, settings
 
 MESSAGE = Message(subject="Hi", body="Hello", to=(EmailAddress("ops@contoso.com"),))
 
@@ -60,7 +60,9 @@ def client(
     sleeps: Sleeps,
     policy: RetryPolicy | None = None,
 ) -> GraphClient:
-    return GraphClient(session, tokens, retry=policy or RetryPolicy(), sleep=sleeps)
+    return GraphClient(
+        settings(session, sleep=sleeps), tokens, retry=policy or RetryPolicy()
+    )
 
 
 @pytest.mark.parametrize(
@@ -317,8 +319,8 @@ async def test_clients_of_one_app_share_four_slots(
             users_url(mailbox, "sendMail"), callback=slow.answer, repeat=True
         )
     limiter = RequestLimiter()
-    first = GraphClient(session, tokens, limiter=limiter, sleep=Sleeps())
-    second = GraphClient(session, tokens, limiter=limiter, sleep=Sleeps())
+    first = GraphClient(settings(session, sleep=Sleeps()), tokens, limiter=limiter)
+    second = GraphClient(settings(session, sleep=Sleeps()), tokens, limiter=limiter)
     await asyncio.gather(
         *(first.send_mail(BOX, MESSAGE) for _ in range(10)),
         *(second.send_mail(Mailbox(other), MESSAGE) for _ in range(10)),

@@ -29,6 +29,8 @@ from tests.conftest import (
     GraphMock,
 )
 
+from .conftest import settings
+
 GLOBAL = CLOUDS[Cloud.GLOBAL]
 #: The waits here are instant, so MSAL warns that polls come too soon.
 pytestmark = pytest.mark.filterwarnings("ignore:Attempted too soon")
@@ -53,13 +55,14 @@ def sign_in(
     session: aiohttp.ClientSession, waits: Waits, **kwargs: object
 ) -> DeviceCodeSignIn:
     return DeviceCodeSignIn(
-        session,
-        tenant="consumers",
-        client_id=PUBLIC_CLIENT_ID,
-        endpoints=GLOBAL,
-        scopes=("Mail.Send", "User.Read"),
-        sleep=waits,
-        **kwargs,  # type: ignore[arg-type]
+        settings(
+            session,
+            tenant="consumers",
+            client_id=PUBLIC_CLIENT_ID,
+            sleep=waits,
+            **kwargs,
+        ),
+        ("Mail.Send", "User.Read"),
     )
 
 
@@ -129,8 +132,7 @@ async def test_code_that_runs_out_stops_polling(
         await waits(delay)
         now[0] += delay
 
-    flow = sign_in(session, Waits(), clock=lambda: now[0])
-    flow._sleep = wait
+    flow = sign_in(session, wait, clock=lambda: now[0])  # type: ignore[arg-type]
     await flow.async_start()
     with pytest.raises(SignInCodeExpiredError):
         await flow.async_wait()
@@ -143,12 +145,13 @@ async def test_cancelling_the_wait_stops_it(
     """The person closed the dialog: the task is cancelled, polling stops."""
     delegated.polls = ["authorization_pending"] * 1000
     flow = DeviceCodeSignIn(
-        session,
-        tenant="consumers",
-        client_id=PUBLIC_CLIENT_ID,
-        endpoints=GLOBAL,
-        scopes=("Mail.Send",),
-        sleep=lambda delay: asyncio.sleep(0.01),
+        settings(
+            session,
+            tenant="consumers",
+            client_id=PUBLIC_CLIENT_ID,
+            sleep=lambda delay: asyncio.sleep(0),
+        ),
+        ("Mail.Send",),
     )
     await flow.async_start()
     task = asyncio.create_task(flow.async_wait())
@@ -169,7 +172,7 @@ async def test_cancelling_the_wait_stops_it(
             InvalidClientIdError,
         ),
         (
-            {"error": "invalid_request", "error_codes": [9002331]},
+            {"error": "invalid_request", "error_codes": [9002332]},
             AccountTypeNotAllowedError,
         ),
     ],
@@ -189,10 +192,7 @@ def provider(
     session: aiohttp.ClientSession, cache: str, changes: list[str]
 ) -> SignedInTokenProvider:
     return SignedInTokenProvider(
-        session,
-        tenant="consumers",
-        client_id=PUBLIC_CLIENT_ID,
-        endpoints=GLOBAL,
+        settings(session, tenant="consumers", client_id=PUBLIC_CLIENT_ID),
         scopes=("Mail.Send",),
         cache=cache,
         username=PERSONAL,
@@ -258,12 +258,9 @@ async def test_refresh_token_from_elsewhere_is_redeemed(
     cache = delegated.cache()
     seed = delegated.issued_refresh_tokens[-1]
     result = await async_redeem_refresh_token(
-        session,
-        tenant="consumers",
-        client_id=PUBLIC_CLIENT_ID,
-        endpoints=GLOBAL,
-        scopes=("Mail.Send", "User.Read"),
-        refresh_token=seed,
+        settings(session, tenant="consumers", client_id=PUBLIC_CLIENT_ID),
+        ("Mail.Send", "User.Read"),
+        seed,
     )
     assert result.username == PERSONAL
     assert seed not in result.cache
@@ -288,11 +285,8 @@ async def test_unknown_tenant_and_login_trouble(
             body="{}",
         )
         flow = DeviceCodeSignIn(
-            session,
-            tenant=tenant,
-            client_id=PUBLIC_CLIENT_ID,
-            endpoints=GLOBAL,
-            scopes=("Mail.Send",),
+            settings(session, tenant=tenant, client_id=PUBLIC_CLIENT_ID),
+            ("Mail.Send",),
         )
         with pytest.raises(error):
             await flow.async_start()

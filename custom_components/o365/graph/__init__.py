@@ -3,8 +3,13 @@
 It obtains tokens with MSAL, as an app (client credentials: a secret or a
 certificate) or for a person who signed in once (device code), builds
 messages, sends them with ``sendMail`` or through a draft with upload
-sessions, and raises the typed errors of :mod:`.exceptions`. Give it an
-aiohttp session.
+sessions, and raises the typed errors of :mod:`.exceptions`. Everything it
+needs to reach Microsoft comes in one :class:`GraphSettings`.
+
+    settings = GraphSettings(session=session, endpoints=CLOUDS[Cloud.GLOBAL],
+                             tenant=tenant, client_id=client_id)
+    client = GraphClient(settings, AppTokenProvider(settings, secret))
+    await client.send_mail(Mailbox("alerts@contoso.com"), message)
 """
 
 from .auth import (
@@ -20,25 +25,31 @@ from .auth import (
 from .client import (
     DEFAULT_MAX_MESSAGE_SIZE,
     MAX_ATTACHMENT_SIZE,
-    AttachmentTooLargeError,
+    PERSONAL_MAX_ATTACHMENTS,
     GraphClient,
     GraphStats,
     GraphUser,
     Mailbox,
-    MailReadWriteRequiredError,
-    MessageLimitError,
-    MessageTooLargeError,
+    MessageLimits,
     RequestLimiter,
     SendReceipt,
     check_message_limits,
 )
-from .clouds import CLOUDS, Cloud, CloudEndpoints, emulator_endpoints
+from .clouds import CLOUDS, Cloud, CloudEndpoints, custom_endpoints
 from .exceptions import (
     AccessDeniedError,
     AccountTypeNotAllowedError,
+    AdminConsentRequiredError,
     ApplicationDisabledError,
+    AttachmentTooLargeError,
     AttachmentTooSmallError,
     AuthenticationError,
+    CertificateError,
+    CertificateExpiredError,
+    CertificateFileError,
+    CertificateKeyMismatchError,
+    CertificateKeyTooWeakError,
+    CertificateUnreadableError,
     ClientSecretExpiredError,
     ConditionalAccessError,
     ConsentRequiredError,
@@ -53,23 +64,31 @@ from .exceptions import (
     MailboxFullError,
     MailboxNotEnabledError,
     MailboxNotFoundError,
+    MailReadWriteRequiredError,
+    MessageLimitError,
     MessageSizeExceededError,
+    MessageTooLargeError,
     MissingRoleError,
     O365ConnectionError,
     O365Error,
     PermissionNotConfiguredError,
+    PersonalAttachmentsTooLargeError,
     PublicClientFlowsDisabledError,
     SendAsDeniedError,
     SignInCodeExpiredError,
     SignInDeclinedError,
     SignInError,
     SignInExpiredError,
+    SubmissionQuotaError,
     TokenEndpointError,
+    TokenGrant,
     UserNotFoundError,
+    UserNotInTenantError,
     WrongCloudError,
 )
 from .message import Attachment, BodyType, EmailAddress, Importance, Message
 from .retry import RetryPolicy
+from .settings import GraphSettings, RunBlocking, Sleep
 from .signin import (
     DeviceCode,
     DeviceCodeSignIn,
@@ -81,10 +100,12 @@ __all__ = [
     "CLOUDS",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "MAX_ATTACHMENT_SIZE",
+    "PERSONAL_MAX_ATTACHMENTS",
     "AccessDeniedError",
     "AccessToken",
     "AccessTokenProvider",
     "AccountTypeNotAllowedError",
+    "AdminConsentRequiredError",
     "AppTokenProvider",
     "ApplicationDisabledError",
     "Attachment",
@@ -92,6 +113,12 @@ __all__ = [
     "AttachmentTooSmallError",
     "AuthenticationError",
     "BodyType",
+    "CertificateError",
+    "CertificateExpiredError",
+    "CertificateFileError",
+    "CertificateKeyMismatchError",
+    "CertificateKeyTooWeakError",
+    "CertificateUnreadableError",
     "ClientCertificate",
     "ClientCredential",
     "ClientSecretExpiredError",
@@ -105,6 +132,7 @@ __all__ = [
     "EmailAddress",
     "GraphClient",
     "GraphError",
+    "GraphSettings",
     "GraphStats",
     "GraphTransientError",
     "GraphUser",
@@ -121,6 +149,7 @@ __all__ = [
     "MailboxNotFoundError",
     "Message",
     "MessageLimitError",
+    "MessageLimits",
     "MessageSizeExceededError",
     "MessageTooLargeError",
     "MissingRoleError",
@@ -128,9 +157,11 @@ __all__ = [
     "O365ConnectionError",
     "O365Error",
     "PermissionNotConfiguredError",
+    "PersonalAttachmentsTooLargeError",
     "PublicClientFlowsDisabledError",
     "RequestLimiter",
     "RetryPolicy",
+    "RunBlocking",
     "SendAsDeniedError",
     "SendReceipt",
     "SignInCodeExpiredError",
@@ -139,11 +170,15 @@ __all__ = [
     "SignInExpiredError",
     "SignInResult",
     "SignedInTokenProvider",
+    "Sleep",
+    "SubmissionQuotaError",
     "TokenEndpointError",
+    "TokenGrant",
     "UserNotFoundError",
+    "UserNotInTenantError",
     "WrongCloudError",
     "async_redeem_refresh_token",
     "check_message_limits",
+    "custom_endpoints",
     "decode_jwt_claims",
-    "emulator_endpoints",
 ]

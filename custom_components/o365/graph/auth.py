@@ -24,14 +24,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 import asyncio
 import base64
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 import concurrent.futures
 from dataclasses import dataclass, field, replace
 import json
 import logging
 import ssl
-import threading
-import time
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
@@ -47,8 +45,10 @@ from .exceptions import (
     O365Error,
     SignInExpiredError,
     TokenEndpointError,
+    TokenGrant,
     authentication_error_from_result,
 )
+from .settings import GraphSettings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -61,8 +61,6 @@ RETRY_RENEWAL_AFTER = 30.0
 #: A signed-in account uses its refresh token at least this often, so that
 #: Microsoft's 90-day inactivity expiry never ends a quiet account.
 KEEP_ALIVE_INTERVAL = 6 * 24 * 3600.0
-
-type RunBlocking = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
 class AccessTokenProvider(Protocol):
@@ -306,11 +304,6 @@ def build_msal_app(
         ) from err
 
 
-async def run_in_default_executor(func: Callable[[], Any]) -> Any:
-    """Run a blocking call in the event loop's default executor."""
-    return await asyncio.get_running_loop().run_in_executor(None, func)
-
-
 class LazyMsalApp:
     """An MSAL application built on first use, with the bridge it talks through.
 
@@ -318,16 +311,10 @@ class LazyMsalApp:
     """
 
     def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        ssl_context: ssl.SSLContext | bool,
-        tenant: str,
-        create: Callable[[SyncHttpBridge], Any],
+        self, settings: GraphSettings, create: Callable[[SyncHttpBridge], Any]
     ) -> None:
         """Build with ``create(bridge)`` when first called."""
-        self._session = session
-        self._ssl = ssl_context
-        self._tenant = tenant
+        self._settings = settings
         self._create = create
         self.app: Any = None
         self.bridge: SyncHttpBridge | None = None
@@ -335,11 +322,12 @@ class LazyMsalApp:
     def call(self, loop: asyncio.AbstractEventLoop, func: Callable[[Any], Any]) -> Any:
         """Return ``func(app)``, its unexpected failures typed (see call_msal)."""
         if self.app is None:
+            settings = self._settings
             bridge = self.bridge = SyncHttpBridge(
-                self._session, loop, self._ssl, LOGIN_TIMEOUT
+                settings.session, loop, settings.ssl_context, LOGIN_TIMEOUT
             )
             self.app = build_msal_app(
-                lambda: self._create(bridge), bridge, self._tenant
+                lambda: self._create(bridge), bridge, settings.tenant
             )
         app = self.app
         return call_msal(lambda: func(app), self.bridge)
@@ -367,43 +355,28 @@ class MsalTokenProvider(ABC):
 
     Subclasses say how MSAL's app is built and how a token is acquired; this
     class keeps the current token in memory, serialises renewals behind one
-    lock and runs MSAL in the executor.
+    lock and runs MSAL off the event loop (``settings.run_blocking``).
     """
 
     #: How often the refresh token must be used, if it must (see KEEP_ALIVE_INTERVAL).
     keep_alive_interval: float | None = None
+    #: What the token endpoint is asked for (how its refusals read).
+    grant: TokenGrant
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        tenant: str,
-        client_id: str,
-        endpoints: CloudEndpoints,
-        run_blocking: RunBlocking | None = None,
-        ssl_context: ssl.SSLContext | bool = True,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, settings: GraphSettings) -> None:
         """Prepare the provider; nothing is fetched until a token is needed."""
-        self._session = session
-        self._tenant = tenant
-        self._client_id = client_id
-        self._endpoints = endpoints
-        self._run_blocking = run_blocking or run_in_default_executor
-        self._clock = clock
+        self.settings = settings
         self._lock = asyncio.Lock()
-        self._msal = LazyMsalApp(session, ssl_context, tenant, self._create_app)
+        self._msal = LazyMsalApp(settings, self._create_app)
         self._token: AccessToken | None = None
         #: Tokens actually fetched from Entra (not served from a cache).
         self.tokens_fetched = 0
-        #: The executor thread that last ran MSAL (for checks and diagnostics).
-        self.last_thread: str | None = None
 
     def __repr__(self) -> str:
         """Show which app this is, never a credential."""
         return (
-            f"{type(self).__name__}(tenant={self._tenant!r}, "
-            f"client_id={self._client_id!r})"
+            f"{type(self).__name__}(tenant={self.settings.tenant!r}, "
+            f"client_id={self.settings.client_id!r})"
         )
 
     @property
@@ -432,12 +405,14 @@ class MsalTokenProvider(ABC):
                 return token
             loop = asyncio.get_running_loop()
             try:
-                self._token = await self._execute(lambda: self._acquire_blocking(loop))
+                self._token = await self.settings.run_blocking(
+                    lambda: self._acquire_blocking(loop)
+                )
             except O365Error as err:
                 # Renewing early failed for a passing reason: the current
                 # token is still good for a few minutes; try again soon.
                 old = self._token
-                now = self._clock()
+                now = self.settings.clock()
                 if (
                     renew
                     or not err.transient
@@ -449,34 +424,30 @@ class MsalTokenProvider(ABC):
                 self._token = replace(old, refresh_at=now + RETRY_RENEWAL_AFTER)
             else:
                 self._acquired()
+            assert self._token is not None
             return self._token
 
     def _usable(self, rejected: str | None) -> AccessToken | None:
         token = self._token
         if token is None or token.value == rejected:
             return None
-        if self._clock() >= token.refresh_at:
+        if self.settings.clock() >= token.refresh_at:
             return None
         return token
 
-    async def _execute(self, func: Callable[[], AccessToken]) -> AccessToken:
-        result: AccessToken = await self._run_blocking(func)
-        return result
-
     def _acquire_blocking(self, loop: asyncio.AbstractEventLoop) -> AccessToken:
         """Build the MSAL app if needed and acquire a token (executor only)."""
-        self.last_thread = threading.current_thread().name
         result = self._msal.call(loop, self._acquire)
         if not isinstance(result, dict):
             raise TokenEndpointError("The Microsoft token endpoint gave no answer")
         if "access_token" not in result:
             raise authentication_error_from_result(
-                result, invalid_client=self._invalid_client
+                result, grant=self.grant, invalid_client=self._invalid_client
             )
         self.tokens_fetched += 1
         tenant_id, permissions = self._describe(result)
         return token_from_result(
-            result, self._clock(), tenant_id or self._app_tenant(), permissions
+            result, self.settings.clock(), tenant_id or self._app_tenant(), permissions
         )
 
     def _app_tenant(self) -> str | None:
@@ -511,28 +482,11 @@ class MsalTokenProvider(ABC):
 class AppTokenProvider(MsalTokenProvider):
     """App-only tokens (client credentials) with a client secret or a certificate."""
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        tenant: str,
-        client_id: str,
-        credential: ClientCredential,
-        endpoints: CloudEndpoints,
-        run_blocking: RunBlocking | None = None,
-        ssl_context: ssl.SSLContext | bool = True,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        """Sign in as ``client_id`` of ``tenant`` with a secret or a certificate."""
-        super().__init__(
-            session,
-            tenant=tenant,
-            client_id=client_id,
-            endpoints=endpoints,
-            run_blocking=run_blocking,
-            ssl_context=ssl_context,
-            clock=clock,
-        )
+    grant = TokenGrant.CLIENT_CREDENTIALS
+
+    def __init__(self, settings: GraphSettings, credential: ClientCredential) -> None:
+        """Sign in as the settings' app with a secret or a certificate."""
+        super().__init__(settings)
         self._credential = credential
 
     @property
@@ -544,11 +498,11 @@ class AppTokenProvider(MsalTokenProvider):
     def _create_app(self, http_client: SyncHttpBridge) -> Any:
         credential = self._credential
         return msal.ConfidentialClientApplication(
-            self._client_id,
+            self.settings.client_id,
             client_credential=credential.msal_credential()
             if isinstance(credential, ClientCertificate)
             else credential,
-            authority=self._endpoints.authority(self._tenant),
+            authority=self.settings.authority,
             http_client=http_client,
             # Instance discovery only finds authority aliases, which serve
             # refresh tokens (never used by client credentials), and MSAL
@@ -566,7 +520,7 @@ class AppTokenProvider(MsalTokenProvider):
         cache = app.token_cache
         for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
             cache.remove_at(item)
-        return app.acquire_token_for_client(scopes=[self._endpoints.scope])
+        return app.acquire_token_for_client(scopes=[self.settings.endpoints.scope])
 
     def _describe(
         self, result: Mapping[str, Any]
@@ -588,15 +542,12 @@ class AppTokenProvider(MsalTokenProvider):
 
 
 def public_client_app(
-    client_id: str,
-    authority: str,
-    http_client: SyncHttpBridge,
-    cache: msal.SerializableTokenCache,
+    settings: GraphSettings, http_client: SyncHttpBridge, cache: msal.TokenCache
 ) -> Any:
     """Return MSAL's app for a signed-in account (no secret: a public client)."""
     return msal.PublicClientApplication(
-        client_id,
-        authority=authority,
+        settings.client_id,
+        authority=settings.authority,
         http_client=http_client,
         # See AppTokenProvider: the well-known login hosts need no discovery.
         instance_discovery=False,
@@ -639,33 +590,20 @@ class SignedInTokenProvider(MsalTokenProvider):
     """
 
     keep_alive_interval = KEEP_ALIVE_INTERVAL
+    grant = TokenGrant.REFRESH
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        settings: GraphSettings,
         *,
-        tenant: str,
-        client_id: str,
-        endpoints: CloudEndpoints,
         scopes: Sequence[str],
         cache: str,
         username: str | None = None,
         on_cache_changed: Callable[[str], None] | None = None,
-        run_blocking: RunBlocking | None = None,
-        ssl_context: ssl.SSLContext | bool = True,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         """Renew tokens for ``scopes`` (permission names) from ``cache``."""
-        super().__init__(
-            session,
-            tenant=tenant,
-            client_id=client_id,
-            endpoints=endpoints,
-            run_blocking=run_blocking,
-            ssl_context=ssl_context,
-            clock=clock,
-        )
-        self._scopes = delegated_scopes(endpoints, scopes)
+        super().__init__(settings)
+        self._scopes = delegated_scopes(settings.endpoints, scopes)
         self._serialized = cache
         self._username = username
         self._on_cache_changed = on_cache_changed
@@ -674,12 +612,7 @@ class SignedInTokenProvider(MsalTokenProvider):
 
     def _create_app(self, http_client: SyncHttpBridge) -> Any:
         self._cache.deserialize(self._serialized)
-        return public_client_app(
-            self._client_id,
-            self._endpoints.authority(self._tenant),
-            http_client,
-            self._cache,
-        )
+        return public_client_app(self.settings, http_client, self._cache)
 
     def _account(self, app: Any) -> Mapping[str, Any]:
         accounts = app.get_accounts(username=self._username) or app.get_accounts()

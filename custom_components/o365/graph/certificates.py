@@ -21,32 +21,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .auth import ClientCertificate
-from .exceptions import CredentialRefusedError
+from .exceptions import (
+    CertificateExpiredError,
+    CertificateKeyMismatchError,
+    CertificateKeyTooWeakError,
+    CertificateUnreadableError,
+)
 
 MIN_RSA_BITS = 2048
 _BLOCK = re.compile(
     r"-----BEGIN (?P<label>[A-Z0-9 ]+)-----\s.*?-----END (?P=label)-----", re.DOTALL
 )
-
-
-class CertificateError(CredentialRefusedError):
-    """The certificate credential cannot be used; nothing was sent."""
-
-
-class CertificateUnreadableError(CertificateError):
-    """No PEM private key and certificate could be read."""
-
-
-class CertificateKeyMismatchError(CertificateError):
-    """The private key does not belong to the certificate."""
-
-
-class CertificateKeyTooWeakError(CertificateError):
-    """The key is not RSA or is shorter than 2048 bits."""
-
-
-class CertificateExpiredError(CertificateError):
-    """The certificate has expired (or is not valid yet)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +52,7 @@ def looks_like_pem(text: str) -> bool:
 
 
 def parse_certificate(text: str, *, now: datetime) -> CertificateInfo:
-    """Check a PEM private key plus certificate; raise CertificateError if unusable."""
+    """Check a PEM private key plus certificate; raise a CertificateError if unusable."""
     # The first block of each kind: a certificate may be followed by its chain.
     blocks: dict[str, str] = {}
     for match in _BLOCK.finditer(text):

@@ -36,11 +36,6 @@ class CloudEndpoints:
         """Return a delegated Graph permission as a scope, e.g. ``.../Mail.Send``."""
         return f"{self.graph_url}/{permission}"
 
-    @property
-    def graph_host(self) -> str:
-        """Return the host name of the Graph root."""
-        return urlsplit(self.graph_url).hostname or ""
-
 
 CLOUDS: dict[Cloud, CloudEndpoints] = {
     Cloud.GLOBAL: CloudEndpoints(
@@ -59,10 +54,13 @@ CLOUDS: dict[Cloud, CloudEndpoints] = {
 }
 
 
-def emulator_endpoints(base_url: str) -> CloudEndpoints:
-    """Return endpoints that send sign-in and Graph calls to a local emulator."""
+def custom_endpoints(base_url: str) -> CloudEndpoints:
+    """Return endpoints that send sign-in and Graph calls to one other host.
+
+    For a local development emulator: login and Graph share its root.
+    """
     parts = urlsplit(base_url)
     if parts.scheme != "https" or not parts.hostname:
-        raise ValueError("The emulator URL must be an https:// URL")
+        raise ValueError("The endpoint URL must be an https:// URL")
     root = base_url.rstrip("/")
     return CloudEndpoints(root, root)

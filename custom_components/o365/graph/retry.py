@@ -1,10 +1,21 @@
-"""When and how long to wait before trying a Graph request again."""
+"""When and how long to wait before trying again: one policy, one loop.
+
+Every retry of the client goes through :func:`retry` with a
+:class:`RetryPolicy`: Graph requests, upload chunks, and (through the same
+policy's :meth:`RetryPolicy.backoff`) the caller's later attempts such as an
+outbox. The waits go through the caller's ``sleep``, so a host application
+decides which clock they run on.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 import random
+
+from .exceptions import O365Error
+from .settings import Sleep
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +25,9 @@ class RetryPolicy:
     The defaults keep one action call under a minute in the worst case: up to
     4 tries of a request, waits of 1, 2 and 4 seconds (each ±25 %), a server's
     ``Retry-After`` obeyed when it fits, and at most 30 seconds of waiting in
-    all. What still fails is the caller's to queue.
+    all. What still fails is the caller's to queue. Microsoft's own SDK
+    retries 429, 503 and 504 a few times with exponential backoff and jitter
+    (msgraph-sdk-python-core, ``RetryHandler``).
     """
 
     attempts: int = 4
@@ -25,7 +38,7 @@ class RetryPolicy:
 
     def backoff(self, retry: int) -> float:
         """Return the wait before retry number ``retry`` (1 for the first)."""
-        delay = min(self.max_delay, self.base_delay * 2 ** (retry - 1))
+        delay = min(self.max_delay, self.base_delay * 2 ** max(0, retry - 1))
         spread = delay * self.jitter
         jittered: float = delay + random.uniform(-spread, spread)
         return max(0.0, jittered)
@@ -48,6 +61,46 @@ class RetryPolicy:
 
 
 NO_RETRY = RetryPolicy(attempts=1)
+
+
+class TryAgain(Exception):  # noqa: N818 - a request, not an error
+    """Raised by an attempt that failed in a way worth another try."""
+
+    def __init__(self, error: O365Error) -> None:
+        """Carry the failure (and its ``retry_after``) to the loop."""
+        super().__init__(str(error))
+        self.error = error
+
+
+async def retry[T](
+    policy: RetryPolicy,
+    sleep: Sleep,
+    attempt: Callable[[int], Awaitable[T]],
+    *,
+    on_retry: Callable[[O365Error, int, float], None] | None = None,
+) -> T:
+    """Call ``attempt(n)`` until it returns, gives up, or the policy says stop.
+
+    An attempt raises :class:`TryAgain` for a failure worth repeating; the
+    last one's error is raised when the policy gives up. Any other exception
+    ends the loop at once. ``on_retry(error, attempt, delay)`` is told of
+    each wait.
+    """
+    number = 0
+    waited = 0.0
+    while True:
+        number += 1
+        try:
+            return await attempt(number)
+        except TryAgain as again:
+            error = again.error
+        delay = policy.next_delay(number, waited, error.retry_after)
+        if delay is None:
+            raise error
+        if on_retry is not None:
+            on_retry(error, number, delay)
+        await sleep(delay)
+        waited += delay
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:

@@ -10,8 +10,9 @@ docs/identity-platform/v2-oauth2-device-code.md).
 MSAL's own polling loop blocks a thread for up to fifteen minutes; here each
 poll is one non-blocking MSAL call in the executor (``exit_condition`` always
 true, as MSAL suggests for asynchronous callers) and the waits between polls
-are ``asyncio`` sleeps of the ``interval`` Entra asks for (MSAL adds five
-seconds to it on ``slow_down``), so cancelling the task stops the sign-in.
+go through the settings' ``sleep``, for the ``interval`` Entra asks for (MSAL
+adds five seconds to it on ``slow_down``), so cancelling the task stops the
+sign-in.
 
 A refresh token obtained elsewhere (Apprise's personal mode) is redeemed the
 same way, into the same kind of token cache.
@@ -20,42 +21,43 @@ same way, into the same kind of token cache.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-import ssl
-import time
 from typing import Any
 
-import aiohttp
 import msal
 
 from .auth import (
     AccessToken,
     LazyMsalApp,
-    RunBlocking,
     delegated_scopes,
     describe_delegated,
     public_client_app,
-    run_in_default_executor,
     token_from_result,
 )
-from .clouds import CloudEndpoints
 from .exceptions import (
     SignInCodeExpiredError,
+    TokenGrant,
     authentication_error_from_result,
 )
+from .settings import GraphSettings
 
 #: What to keep polling on (RFC 8628 section 3.5).
 _PENDING = frozenset({"authorization_pending", "slow_down"})
+#: Entra's default lifetime of a device code, when its answer does not say.
+DEFAULT_CODE_LIFETIME = 900.0
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceCode:
-    """What the person needs to sign in: a code and where to enter it."""
+    """What the person needs to sign in: a code, where to enter it, until when."""
 
     user_code: str
     verification_uri: str
     expires_at: float
+    #: The lifetime Entra gave the code, in seconds (15 minutes by default,
+    #: not always: show what was received).
+    expires_in: float
     message: str
 
 
@@ -72,41 +74,26 @@ class SignInResult:
 class _PublicClient:
     """MSAL's public client app with a fresh serialisable cache, built off the loop."""
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        tenant: str,
-        client_id: str,
-        endpoints: CloudEndpoints,
-        scopes: Sequence[str],
-        run_blocking: RunBlocking | None,
-        ssl_context: ssl.SSLContext | bool,
-        clock: Callable[[], float],
-    ) -> None:
-        self.scopes = delegated_scopes(endpoints, scopes)
-        self._run_blocking = run_blocking or run_in_default_executor
-        self.clock = clock
+    def __init__(self, settings: GraphSettings, scopes: Sequence[str]) -> None:
+        self.settings = settings
+        self.scopes = delegated_scopes(settings.endpoints, scopes)
         self.cache = msal.SerializableTokenCache()
         self._msal = LazyMsalApp(
-            session,
-            ssl_context,
-            tenant,
-            lambda bridge: public_client_app(
-                client_id, endpoints.authority(tenant), bridge, self.cache
-            ),
+            settings, lambda bridge: public_client_app(settings, bridge, self.cache)
         )
 
     async def run(self, func: Callable[[Any], Any]) -> Any:
-        """Run ``func(app)`` in the executor, building the app first if needed."""
+        """Run ``func(app)`` off the event loop, building the app first if needed."""
         loop = asyncio.get_running_loop()
-        return await self._run_blocking(lambda: self._msal.call(loop, func))
+        return await self.settings.run_blocking(lambda: self._msal.call(loop, func))
 
-    def result(self, result: Any) -> SignInResult:
+    def result(
+        self, result: Any, grant: TokenGrant = TokenGrant.SIGN_IN
+    ) -> SignInResult:
         """Turn MSAL's answer into a :class:`SignInResult`, or raise its error."""
         if not isinstance(result, Mapping) or "access_token" not in result:
             raise authentication_error_from_result(
-                result if isinstance(result, Mapping) else {}
+                result if isinstance(result, Mapping) else {}, grant=grant
             )
         tenant_id, permissions = describe_delegated(result)
         claims = result.get("id_token_claims") or {}
@@ -115,7 +102,9 @@ class _PublicClient:
         )
         return SignInResult(
             cache=self.cache.serialize(),
-            token=token_from_result(result, self.clock(), tenant_id, permissions),
+            token=token_from_result(
+                result, self.settings.clock(), tenant_id, permissions
+            ),
             username=str(username) if username else None,
         )
 
@@ -123,31 +112,9 @@ class _PublicClient:
 class DeviceCodeSignIn:
     """One device-code sign-in of a person for a public client app."""
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        tenant: str,
-        client_id: str,
-        endpoints: CloudEndpoints,
-        scopes: Sequence[str],
-        run_blocking: RunBlocking | None = None,
-        ssl_context: ssl.SSLContext | bool = True,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
+    def __init__(self, settings: GraphSettings, scopes: Sequence[str]) -> None:
         """Prepare a sign-in for ``scopes`` (permission names such as ``Mail.Send``)."""
-        self._client = _PublicClient(
-            session,
-            tenant=tenant,
-            client_id=client_id,
-            endpoints=endpoints,
-            scopes=scopes,
-            run_blocking=run_blocking,
-            ssl_context=ssl_context,
-            clock=clock,
-        )
-        self._sleep = sleep
+        self._client = _PublicClient(settings, scopes)
         self._flow: dict[str, Any] | None = None
         self._expires_at = 0.0
         #: Polls of the token endpoint so far.
@@ -159,16 +126,18 @@ class DeviceCodeSignIn:
         flow = await self._client.run(lambda app: app.initiate_device_flow(scopes))
         if not isinstance(flow, dict) or "user_code" not in flow:
             raise authentication_error_from_result(
-                flow if isinstance(flow, dict) else {}
+                flow if isinstance(flow, dict) else {}, grant=TokenGrant.SIGN_IN
             )
         self._flow = flow
-        self._expires_at = self._client.clock() + float(flow.get("expires_in") or 900)
+        lifetime = float(flow.get("expires_in") or DEFAULT_CODE_LIFETIME)
+        self._expires_at = self._client.settings.clock() + lifetime
         return DeviceCode(
             user_code=str(flow["user_code"]),
             verification_uri=str(
                 flow.get("verification_uri") or flow.get("verification_url") or ""
             ),
             expires_at=self._expires_at,
+            expires_in=lifetime,
             message=str(flow.get("message") or ""),
         )
 
@@ -177,6 +146,7 @@ class DeviceCodeSignIn:
         flow = self._flow
         if flow is None:
             raise RuntimeError("async_start() first")
+        settings = self._client.settings
         while True:
             self.polls += 1
             result = await self._client.run(
@@ -187,38 +157,22 @@ class DeviceCodeSignIn:
             error = result.get("error") if isinstance(result, dict) else None
             if error not in _PENDING:
                 return self._client.result(result)
-            if self._client.clock() >= self._expires_at:
+            if settings.clock() >= self._expires_at:
                 raise SignInCodeExpiredError(
                     "The code expired before the sign-in was completed",
                     error="expired_token",
                 )
-            await self._sleep(float(flow.get("interval") or 5))
+            # MSAL raises the interval itself on slow_down.
+            await settings.sleep(float(flow.get("interval") or 5))
 
 
 async def async_redeem_refresh_token(
-    session: aiohttp.ClientSession,
-    *,
-    tenant: str,
-    client_id: str,
-    endpoints: CloudEndpoints,
-    scopes: Sequence[str],
-    refresh_token: str,
-    run_blocking: RunBlocking | None = None,
-    ssl_context: ssl.SSLContext | bool = True,
-    clock: Callable[[], float] = time.time,
+    settings: GraphSettings, scopes: Sequence[str], refresh_token: str
 ) -> SignInResult:
     """Turn a refresh token from elsewhere into a signed-in account's token cache."""
-    client = _PublicClient(
-        session,
-        tenant=tenant,
-        client_id=client_id,
-        endpoints=endpoints,
-        scopes=scopes,
-        run_blocking=run_blocking,
-        ssl_context=ssl_context,
-        clock=clock,
-    )
+    client = _PublicClient(settings, scopes)
     result = await client.run(
         lambda app: app.acquire_token_by_refresh_token(refresh_token, client.scopes)
     )
-    return client.result(result)
+    # A refused refresh token means what it means for a stored one.
+    return client.result(result, TokenGrant.REFRESH)

@@ -1,0 +1,53 @@
+"""Repairs the user can fix in place: the secret's expiry date nobody could read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.repairs import RepairsFlow
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResult
+from homeassistant.helpers.selector import DateSelector
+import voluptuous as vol
+
+from .const import CONF_SECRET_EXPIRES, CONF_SOURCE
+from .issues import EXPIRY_UNKNOWN
+
+
+class SecretExpiryFlow(RepairsFlow):
+    """Ask for the date the client secret expires, as the portal shows it."""
+
+    def __init__(self, entry_id: str) -> None:
+        """Fix the expiry date of this entry's secret."""
+        self._entry_id = entry_id
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> FlowResult:
+        """Show the date field; store it in the entry's options."""
+        entry = self.hass.config_entries.async_get_entry(self._entry_id)
+        if entry is None:
+            return self.async_abort(reason="entry_removed")
+        if user_input is not None:
+            self.hass.config_entries.async_update_entry(
+                entry,
+                options={
+                    **entry.options,
+                    CONF_SECRET_EXPIRES: user_input[CONF_SECRET_EXPIRES],
+                },
+            )
+            return self.async_create_entry(data={})
+        return self.async_show_form(
+            step_id="init",
+            data_schema=vol.Schema({vol.Required(CONF_SECRET_EXPIRES): DateSelector()}),
+            description_placeholders={"mailbox": str(entry.data[CONF_SOURCE])},
+        )
+
+
+async def async_create_fix_flow(
+    hass: HomeAssistant, issue_id: str, data: dict[str, Any] | None
+) -> RepairsFlow:
+    """Return the flow that fixes a repair issue of this integration."""
+    if issue_id.startswith(EXPIRY_UNKNOWN) and data and "entry_id" in data:
+        return SecretExpiryFlow(str(data["entry_id"]))
+    raise ValueError(f"No fix for {issue_id}")
