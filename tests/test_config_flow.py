@@ -19,7 +19,9 @@ from custom_components.o365.const import (
     CONF_CLIENT_ID,
     CONF_CLIENT_SECRET,
     CONF_CLOUD,
+    CONF_DAILY_RECIPIENT_LIMIT,
     CONF_DEFAULT_RECIPIENTS,
+    CONF_FROM_MAILBOX,
     CONF_MAX_MESSAGE_SIZE_MB,
     CONF_OUTBOX_MAX_AGE_HOURS,
     CONF_QUEUE_ON_FAILURE,
@@ -39,8 +41,11 @@ from .conftest import (
     MAILBOX,
     TENANT_ID,
     UNIQUE_ID,
+    DelegatedEntra,
     GraphMock,
     open_menu_step,
+    set_up,
+    signed_in_entry,
     users_url,
 )
 
@@ -619,6 +624,59 @@ async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -
         CONF_MAX_MESSAGE_SIZE_MB: 100,
         CONF_OUTBOX_MAX_AGE_HOURS: 48,
     }
+
+
+async def test_options_set_the_sending_budget_at_once(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """The budget field shows the account's default; a new one applies at once."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    schema = {str(key): key for key in result["data_schema"].schema}
+    assert schema[CONF_DAILY_RECIPIENT_LIMIT].description == {"suggested_value": 10_000}
+    # App-only accounts send from their own mailbox (or data.from).
+    assert CONF_FROM_MAILBOX not in schema
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_DAILY_RECIPIENT_LIMIT: 50.0}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert init_integration.options[CONF_DAILY_RECIPIENT_LIMIT] == 50
+    await hass.async_block_till_done()
+    assert init_integration.runtime_data.budget.limit == 50
+
+
+async def test_a_signed_in_work_account_may_send_from_a_shared_mailbox(
+    hass: HomeAssistant, graph_mock: GraphMock
+) -> None:
+    work = DelegatedEntra(
+        graph_mock, tenant=TENANT_ID, user="ops@contoso.com", tid=TENANT_ID
+    )
+    entry = signed_in_entry(work)
+    await set_up(hass, entry)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert CONF_FROM_MAILBOX in {str(key) for key in result["data_schema"].schema}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_FROM_MAILBOX: "the shared one"}
+    )
+    assert result["errors"] == {CONF_FROM_MAILBOX: "invalid_from_mailbox"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_FROM_MAILBOX: " alerts-shared@contoso.com "}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_FROM_MAILBOX] == "alerts-shared@contoso.com"
+    # New tokens are needed (Mail.Send.Shared): the entry loads again.
+    await hass.async_block_till_done()
+    assert entry.runtime_data.connection.mailbox.user == "alerts-shared@contoso.com"
+
+
+async def test_personal_accounts_have_no_shared_mailbox_option(
+    hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
+) -> None:
+    entry = signed_in_entry(delegated)
+    await set_up(hass, entry)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    schema = {str(key): key for key in result["data_schema"].schema}
+    assert CONF_FROM_MAILBOX not in schema
+    assert schema[CONF_DAILY_RECIPIENT_LIMIT].description == {"suggested_value": 300}
 
 
 async def test_unreadable_token_is_not_refused(

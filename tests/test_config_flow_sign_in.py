@@ -141,6 +141,75 @@ async def test_sign_in_format_errors(
     assert graph_mock.mocked.requests == {}
 
 
+async def test_national_cloud_with_consumers_is_refused_at_the_form(
+    hass: HomeAssistant, graph_mock: GraphMock
+) -> None:
+    """National clouds serve no personal accounts: said before asking Microsoft."""
+    flow_id = await open_sign_in(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {**SIGN_IN_INPUT, CONF_CLOUD: "usgov_high"}
+    )
+    assert result["errors"] == {CONF_CLOUD: "personal_needs_global_cloud"}
+    assert graph_mock.mocked.requests == {}
+
+
+@pytest.mark.parametrize(
+    ("device_error", "field", "key"),
+    [
+        # A user of another tenant at a tenant's authority: never "expired".
+        (
+            {"error": "invalid_grant", "error_codes": [50020]},
+            CONF_TENANT_ID,
+            "user_not_in_tenant",
+        ),
+        (
+            {"error": "invalid_request", "error_codes": [50020]},
+            CONF_TENANT_ID,
+            "user_not_in_tenant",
+        ),
+        (
+            {"error": "invalid_grant", "error_codes": [90094]},
+            "base",
+            "admin_consent_required",
+        ),
+    ],
+)
+async def test_first_sign_in_refusals_name_the_fix(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    delegated: DelegatedEntra,
+    device_error: dict[str, Any],
+    field: str,
+    key: str,
+) -> None:
+    delegated.device_error = {**device_error, "error_description": "AADSTS: no."}
+    flow_id = await open_sign_in(hass)
+    result = await hass.config_entries.flow.async_configure(flow_id, SIGN_IN_INPUT)
+    assert result["errors"] == {field: key}
+
+
+async def test_an_unknown_code_is_shown_with_microsofts_words(
+    hass: HomeAssistant, graph_mock: GraphMock, delegated: DelegatedEntra
+) -> None:
+    """Not a pointer to the log: the form says the code and what Microsoft said."""
+    delegated.device_error = {
+        "error": "invalid_request",
+        "error_codes": [90013],
+        "error_description": (
+            "AADSTS90013: Invalid input received from the user.\r\n"
+            "Trace ID: 0000\r\nCorrelation ID: 1111"
+        ),
+    }
+    flow_id = await open_sign_in(hass)
+    result = await hass.config_entries.flow.async_configure(flow_id, SIGN_IN_INPUT)
+    assert result["errors"] == {"base": "sign_in_refused"}
+    placeholders = result["description_placeholders"]
+    assert placeholders["code"] == "AADSTS90013"
+    assert placeholders["details"] == (
+        "AADSTS90013: Invalid input received from the user."
+    )
+
+
 @pytest.mark.parametrize(
     ("device_error", "field", "key"),
     [

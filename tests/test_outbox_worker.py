@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Generator
+from datetime import timedelta
 from pathlib import Path
 import time
 
@@ -19,6 +20,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
+    async_fire_time_changed,
     async_test_home_assistant,
 )
 
@@ -482,3 +484,93 @@ async def test_setup_refusals_name_the_problem(
     await hass.async_block_till_done()
     assert config_entry.state is ConfigEntryState.SETUP_ERROR
     assert config_entry.error_reason_translation_key == key
+
+
+# -- Home Assistant's clock, not the wall clock ------------------------------------
+
+
+async def test_alert_queued_in_an_outage_goes_when_the_clock_moves_on(
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Graph is down: the alert waits in the outbox for its next try, which
+    comes when Home Assistant's clock reaches it (``async_fire_time_changed``),
+    not after any real time."""
+    sent = async_capture_events(hass, EVENT_MESSAGE_SENT)
+    await setup_offline(hass, graph_mock, config_entry)
+    await hass.services.async_call(
+        "notify", "o365", {"message": "m", "title": "outage"}, blocking=True
+    )
+    assert outbox_of(config_entry) == ["outage"]
+    # Microsoft is back and the account connects (set-up retries later on).
+    graph_mock.mocked.clear()
+    graph_mock.sign_in()
+    graph_mock.send_mail()
+    real_start = time.clock_gettime(time.CLOCK_MONOTONIC)
+    for _ in range(3):
+        # Set-up retries after 5 s and more; the outbox then delivers at once.
+        freezer.tick(timedelta(seconds=30))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done(wait_background_tasks=True)
+    assert [event.data["subject"] for event in sent] == ["outage"]
+    assert sent[0].data["queued"] is True
+    assert outbox_of(config_entry) == []
+    # A few seconds of real time at most: nothing waited on the wall clock.
+    assert time.clock_gettime(time.CLOCK_MONOTONIC) - real_start < 20
+
+
+async def test_backoff_between_tries_runs_on_the_clock(
+    clock: Clock,
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
+) -> None:
+    """A 503: the next try of the call waits its backoff (1 s, +-25 %) on Home
+    Assistant's clock; until the clock moves, nothing is tried again."""
+    graph_mock.sign_in()
+    graph_mock.send_mail(status=503, repeat=False)
+    graph_mock.send_mail()
+    config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    call = hass.async_create_background_task(
+        alert(hass, "backoff"), "alert", eager_start=True
+    )
+    await clock.idle()
+    assert len(graph_mock.calls("POST", "/sendMail")) == 1
+    await clock.tick(0.7)
+    assert len(graph_mock.calls("POST", "/sendMail")) == 1
+    await clock.tick(0.6)
+    assert len(graph_mock.calls("POST", "/sendMail")) == 2
+    await call
+    assert outbox_of(config_entry) == []
+
+
+async def test_queued_alert_waits_its_backoff_on_the_clock(
+    clock: Clock,
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    config_entry: MockConfigEntry,
+) -> None:
+    """Still failing after the call's tries: the outbox tries again after 15 s
+    (+-20 %), when the clock gets there."""
+    graph_mock.sign_in()
+    for _ in range(5):
+        graph_mock.send_mail(status=503, repeat=False)
+    graph_mock.send_mail()
+    sent = async_capture_events(hass, EVENT_MESSAGE_SENT)
+    config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    await clock.run(alert(hass, "backing off"))
+    (item,) = config_entry.runtime_data.outbox.items
+    assert 12 <= item.next_attempt - time.time() <= 18
+    await clock.tick(11.9)
+    assert len(graph_mock.calls("POST", "/sendMail")) == 4
+    await clock.tick(6.2)
+    assert len(graph_mock.calls("POST", "/sendMail")) == 5
+    await clock.run_until(lambda: bool(sent))
+    assert sent[0].data["queued"] is True
+    assert outbox_of(config_entry) == []

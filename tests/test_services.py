@@ -131,8 +131,13 @@ async def test_send_message_refuses_bad_attachments(
 async def test_send_message_validates_fields(
     hass: HomeAssistant, graph_mock: GraphMock, init_integration: MockConfigEntry
 ) -> None:
-    with pytest.raises(Exception, match="not an email address"):
-        await send_email(hass, message="x", to=["nobody"])
+    # The same translated message as notify.o365's, with its help link.
+    for to in (["nobody"], [None]):
+        with pytest.raises(ServiceValidationError) as info:
+            await send_email(hass, message="x", to=to)
+        assert info.value.translation_key == "invalid_address"
+        assert str(info.value).startswith(f"{to[0]} in to is not an email address.")
+        assert str(info.value).endswith("#invalid_address")
     with pytest.raises(Exception, match="extra keys not allowed"):
         await send_email(hass, message="x", account=MAILBOX)
     assert graph_mock.sent() == []

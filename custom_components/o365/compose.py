@@ -9,7 +9,7 @@ spooled to a temporary folder instead of memory, which is removed afterwards.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html import escape
 import mimetypes
 from pathlib import Path, PurePosixPath
@@ -164,11 +164,8 @@ async def async_compose(
 
 
 def _as_file(attachment: Attachment) -> Attachment:
-    if attachment.content_id is None:
-        return attachment
-    return Attachment(
-        attachment.name, attachment.content_type, attachment.content, attachment.size
-    )
+    """Return an attachment shown as a file (its content ID still names it)."""
+    return replace(attachment, inline=False)
 
 
 def _with_inline_images(body: str, attachments: list[Attachment]) -> str:

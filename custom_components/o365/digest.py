@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from html import escape
 from html.parser import HTMLParser
@@ -128,11 +128,16 @@ def _pictures(
         for attachment in mail.message.attachments:
             total += 1
             if attachment.content_id and attachment.content_type.startswith("image/"):
+                # Re-inserted: the dict's order is the cameras' latest pictures'.
+                latest.pop(attachment.content_id, None)
                 latest[attachment.content_id] = attachment
             else:
                 others.append(attachment)
     chosen: list[Attachment] = []
-    for attachment in [*reversed(latest.values()), *reversed(others)]:
+    # Each camera's latest picture is shown in the digest, whatever the alert
+    # did with it; other files stay files.
+    pictures = [replace(a, inline=True) for a in reversed(latest.values())]
+    for attachment in [*pictures, *reversed(others)]:
         candidate = Message(subject="", body="", attachments=(*chosen, attachment))
         try:
             check_message_limits(candidate, limits)
@@ -171,7 +176,7 @@ def compose_digest(
     images = "".join(
         f'<p><img src="cid:{escape(p.content_id)}" alt="{escape(p.content_id)}"></p>'
         for p in pictures
-        if p.content_id
+        if p.content_id and p.is_inline
     )
     note = (
         f"<p>{left_out} attachments of these alerts are not included: they did "

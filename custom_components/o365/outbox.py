@@ -217,6 +217,7 @@ class Outbox:
                         "content_type": attachment.content_type,
                         "size": attachment.size,
                         "content_id": attachment.content_id,
+                        "inline": attachment.is_inline,
                     }
                 )
             meta = {
@@ -258,6 +259,7 @@ class Outbox:
                 folder / a["file"],
                 a["size"],
                 a["content_id"],
+                a.get("inline"),
             )
             for a in data["attachments"]
         )

@@ -24,6 +24,12 @@ class SecretExpiryFlow(RepairsFlow):
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> FlowResult:
+        """Start with the form (the flow is started with the issue's data)."""
+        return await self.async_step_secret_expires()
+
+    async def async_step_secret_expires(
+        self, user_input: dict[str, Any] | None = None
+    ) -> FlowResult:
         """Show the date field; store it in the entry's options."""
         entry = self.hass.config_entries.async_get_entry(self._entry_id)
         if entry is None:
@@ -38,7 +44,7 @@ class SecretExpiryFlow(RepairsFlow):
             )
             return self.async_create_entry(data={})
         return self.async_show_form(
-            step_id="init",
+            step_id="secret_expires",
             data_schema=vol.Schema({vol.Required(CONF_SECRET_EXPIRES): DateSelector()}),
             description_placeholders={"mailbox": str(entry.data[CONF_SOURCE])},
         )

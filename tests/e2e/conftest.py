@@ -15,8 +15,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from homeassistant import config_entries
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -37,10 +39,13 @@ __all__ = ["Clock"]
 from emulator.directory import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
+    DEFAULT_PUBLIC_CLIENT_ID,
     DEFAULT_TENANT_ID,
 )
 
 MAILBOX = "alerts@contoso.com"
+#: A personal Microsoft account of the emulator (Outlook.com).
+PERSONAL = "casey@outlook.com"
 FRONT_DOOR = "camera.front_door"
 #: The demo camera picture that scripts/develop uses too.
 FRONT_DOOR_JPEG = (
@@ -140,3 +145,47 @@ def requests(emulator: Emulator, operation: str) -> list[dict[str, Any]]:
 def statuses(emulator: Emulator, operation: str) -> list[int]:
     """Return the statuses answered to one operation (0: connection dropped)."""
     return [r["status"] for r in requests(emulator, operation)]
+
+
+async def sign_in(
+    clock: Clock, emulator: Emulator, flow_id: str, step_input: dict[str, Any]
+) -> Any:
+    """Submit the form, do the person's part, and return what follows the wait.
+
+    The integration polls every five seconds, as Entra asks, on Home
+    Assistant's clock.
+    """
+    flows = clock.hass.config_entries.flow
+    result = await flows.async_configure(flow_id, step_input)
+    assert result["type"] is FlowResultType.SHOW_PROGRESS, result
+    code = result["description_placeholders"]["code"]
+    assert result["description_placeholders"]["url"] == f"{emulator.url}/devicelogin"
+    emulator.complete_device_login(code, PERSONAL)
+    await clock.run_until(
+        lambda: flows.async_get(flow_id)["step_id"] != "sign_in_code", limit=60
+    )
+    return await flows.async_configure(flow_id)
+
+
+async def add_personal_account(clock: Clock, emulator: Emulator) -> Any:
+    hass = clock.hass
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": config_entries.SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "sign_in"}
+    )
+    result = await sign_in(
+        clock,
+        emulator,
+        result["flow_id"],
+        {
+            "client_id": DEFAULT_PUBLIC_CLIENT_ID,
+            "tenant_id": "consumers",
+            "cloud": "global",
+            "large_attachments": True,
+        },
+    )
+    await clock.idle()
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    return result["result"]

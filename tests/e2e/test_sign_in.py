@@ -7,66 +7,24 @@ browser test does it on the device-login page.
 
 from __future__ import annotations
 
-from typing import Any
-
-from homeassistant import config_entries
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 import pytest
 
 from custom_components.o365.const import CONF_TOKEN_CACHE, DOMAIN
 from emulator import Emulator
-from emulator.directory import CONSUMER_TENANT_ID, DEFAULT_PUBLIC_CLIENT_ID
+from emulator.directory import CONSUMER_TENANT_ID
 
-from .conftest import FRONT_DOOR, Clock, alert, received
-
-PERSONAL = "casey@outlook.com"
-
-
-async def sign_in(
-    clock: Clock, emulator: Emulator, flow_id: str, step_input: dict[str, Any]
-) -> Any:
-    """Submit the form, do the person's part, and return what follows the wait.
-
-    The integration polls every five seconds, as Entra asks, on Home
-    Assistant's clock.
-    """
-    flows = clock.hass.config_entries.flow
-    result = await flows.async_configure(flow_id, step_input)
-    assert result["type"] is FlowResultType.SHOW_PROGRESS, result
-    code = result["description_placeholders"]["code"]
-    assert result["description_placeholders"]["url"] == f"{emulator.url}/devicelogin"
-    emulator.complete_device_login(code, PERSONAL)
-    await clock.run_until(
-        lambda: flows.async_get(flow_id)["step_id"] != "sign_in_code", limit=60
-    )
-    return await flows.async_configure(flow_id)
-
-
-async def add_personal_account(clock: Clock, emulator: Emulator) -> Any:
-    hass = clock.hass
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": config_entries.SOURCE_USER}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "sign_in"}
-    )
-    result = await sign_in(
-        clock,
-        emulator,
-        result["flow_id"],
-        {
-            "client_id": DEFAULT_PUBLIC_CLIENT_ID,
-            "tenant_id": "consumers",
-            "cloud": "global",
-            "large_attachments": True,
-        },
-    )
-    await clock.idle()
-    assert result["type"] is FlowResultType.CREATE_ENTRY, result
-    return result["result"]
+from .conftest import (
+    FRONT_DOOR,
+    PERSONAL,
+    Clock,
+    add_personal_account,
+    alert,
+    received,
+    sign_in,
+)
 
 
 async def test_personal_account_signs_in_and_sends_a_snapshot(

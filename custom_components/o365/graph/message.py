@@ -88,8 +88,10 @@ class Attachment:
     """A file attached to a message.
 
     ``content`` holds the bytes, or the path of a file read in chunks when the
-    message is sent. An attachment with a ``content_id`` is inline: the HTML
-    body shows it with ``<img src="cid:CONTENT_ID">``.
+    message is sent. An attachment with a ``content_id`` is inline unless
+    ``inline`` says otherwise: the HTML body shows it with
+    ``<img src="cid:CONTENT_ID">``. (A text mail's snapshot keeps its content
+    ID, naming its camera, but is an ordinary attachment.)
     """
 
     name: str
@@ -97,6 +99,7 @@ class Attachment:
     content: bytes | Path = field(repr=False)
     size: int
     content_id: str | None = None
+    inline: bool | None = None
 
     @classmethod
     def from_bytes(
@@ -111,7 +114,9 @@ class Attachment:
 
     @property
     def is_inline(self) -> bool:
-        """Return True when the body references it by content ID."""
+        """Return True when the body shows it (by its content ID)."""
+        if self.inline is not None:
+            return self.inline
         return self.content_id is not None
 
     def to_graph(self) -> dict[str, Any]:
@@ -125,7 +130,7 @@ class Attachment:
             "contentBytes": base64.b64encode(self.content).decode("ascii"),
             "isInline": self.is_inline,
         }
-        if self.content_id is not None:
+        if self.is_inline and self.content_id is not None:
             item["contentId"] = self.content_id
         return item
 
@@ -138,7 +143,7 @@ class Attachment:
             "contentType": self.content_type,
             "isInline": self.is_inline,
         }
-        if self.content_id is not None:
+        if self.is_inline and self.content_id is not None:
             item["contentId"] = self.content_id
         return item
 
