@@ -444,7 +444,7 @@ class Clock:
             handle.when()
             for handle in loop._scheduled  # type: ignore[attr-defined]
             if not handle.cancelled()
-            and getattr(handle._callback, "__name__", "") != "_weakref_handle"  # noqa: SLF001
+            and getattr(handle._callback, "__name__", "") != "_weakref_handle"
         ]
         return min(whens) - loop.time() if whens else None
 

@@ -34,11 +34,11 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
 
 from custom_components.o365.apprise import parse_apprise_url
+from custom_components.o365.const import DOMAIN
 from custom_components.o365.credentials import (
     _ERROR_FIELDS,
     FORM_ERRORS as _FORM_ERRORS,
 )
-from custom_components.o365.const import DOMAIN
 
 from .conftest import (
     BOUNDARY_REPORT,
