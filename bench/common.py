@@ -15,12 +15,23 @@ Measurement methods used by both senders:
   before the phase started.
 * The emulator: its process CPU from ``/proc/PID/stat`` and its request
   statistics from ``GET /_emulator/stats`` (reset before each phase).
+* Memory treatment, the same for every sender: ``gc.collect()`` then glibc's
+  ``malloc_trim(0)`` before each measured phase (:func:`settle_memory`).
+* Arrival times: ``CLOCK_MONOTONIC`` (:func:`monotonic_ns`), one clock for every
+  process on the machine, so a sender's "action called" and a receiver's "last
+  byte arrived" can be subtracted. The emulator runs under
+  ``bench.emulator_probe``, which logs when each request body's last byte was
+  parsed (``--bodies-log``); the SMTP server stamps each message when its
+  ``DATA`` ends.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 from dataclasses import dataclass, field
+import gc
 import hashlib
 import json
 import os
@@ -42,6 +53,78 @@ RECIPIENTS = (
 IDENTITY_OPERATIONS = frozenset({"token", "openid", "deviceCode"})
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = 1024
+#: The single-alert latency phases: alerts sent one at a time, this many
+#: (the issue asks for at least 50), with this pause before each so that every
+#: alert starts on an idle system (and Apprise's pacing, 0.2 s between
+#: requests, has elapsed since the previous alert, as for a lone alert).
+LATENCY_ALERTS = 60
+LATENCY_PAUSE_S = 0.25
+
+
+def monotonic_ns() -> int:
+    """Return ``CLOCK_MONOTONIC`` in nanoseconds (the same clock in every process)."""
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+
+
+def malloc_trim() -> bool:
+    """Give freed heap memory back to the OS (glibc); False where unavailable."""
+    with contextlib.suppress(OSError, AttributeError):
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    return False
+
+
+def settle_memory() -> None:
+    """Collect garbage and trim the heap: the baseline of every measured phase."""
+    gc.collect()
+    malloc_trim()
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Return the nearest-rank percentile of ``values`` (None when empty)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * fraction // 1))  # ceil, at least the first
+    return ordered[int(rank) - 1]
+
+
+def latency_summary(seconds: list[float]) -> dict[str, Any]:
+    """Return count, p50, p95 and max of durations (milliseconds)."""
+    ms = [s * 1000 for s in seconds]
+    return {
+        "n": len(ms),
+        "p50_ms": percentile(ms, 0.50),
+        "p95_ms": percentile(ms, 0.95),
+        "max_ms": max(ms) if ms else None,
+        "min_ms": min(ms) if ms else None,
+    }
+
+
+def read_body_log(path: str | Path, since_ns: int = 0) -> list[tuple[int, int]]:
+    """Return ``(monotonic ns, bytes)`` of request bodies the emulator finished."""
+    events = []
+    with contextlib.suppress(FileNotFoundError), Path(path).open() as log:
+        for line in log:
+            stamp, _, size = line.partition(" ")
+            if stamp.isdigit() and int(stamp) >= since_ns:
+                events.append((int(stamp), int(size)))
+    return events
+
+
+def body_arrivals(
+    windows: list[tuple[int, int]], events: list[tuple[int, int]], min_bytes: int
+) -> list[int | None]:
+    """Return, per ``(start, end)`` window, the last large body's arrival in it.
+
+    A window is one alert, from the action call to its return; alerts are sent
+    one at a time, so the bodies of at least ``min_bytes`` that arrived in it
+    are that alert's (Apprise's three messages: the last one counts).
+    """
+    found: list[int | None] = []
+    for start, end in windows:
+        inside = [t for t, size in events if start <= t <= end and size >= min_bytes]
+        found.append(max(inside) if inside else None)
+    return found
 
 
 def process_cpu() -> float:
@@ -234,6 +317,46 @@ class EmulatorClient:
         """Return the emulator process's CPU time, or 0 when its pid is unknown."""
         return pid_cpu(self.pid) if self.pid else 0.0
 
+    def collect(self) -> dict[str, Any]:
+        """Return what a phase reports about the emulator (stats since reset)."""
+        stats = self.stats()
+        return {
+            "emulator": summarise_stats(stats),
+            "requests_log": describe_requests(stats),
+        }
+
+
+class SmtpSinkClient:
+    """Reads and resets the benchmark's SMTP server (``bench.smtp_server``)."""
+
+    def __init__(self, control_url: str, pid: int | None = None) -> None:
+        """Talk to the server's control port at ``control_url`` (plain HTTP)."""
+        self.url = control_url.rstrip("/")
+        self.pid = pid
+
+    def _call(self, method: str, path: str) -> Any:
+        request = urllib.request.Request(f"{self.url}{path}", method=method)  # noqa: S310 - our loopback server
+        with urllib.request.urlopen(request, timeout=120) as resp:  # noqa: S310
+            return json.loads(resp.read() or b"null")
+
+    def reset(self) -> None:
+        """Forget received messages and counters."""
+        self._call("POST", "/reset")
+
+    def stats(self) -> dict[str, Any]:
+        """Return the counters and one summary per received message."""
+        result: dict[str, Any] = self._call("GET", "/stats")
+        return result
+
+    def cpu(self) -> float:
+        """Return the SMTP server process's CPU time (0 when its pid is unknown)."""
+        return pid_cpu(self.pid) if self.pid else 0.0
+
+    def collect(self) -> dict[str, Any]:
+        """Return what a phase reports about the SMTP server."""
+        stats = self.stats()
+        return {"smtp_server": {k: v for k, v in stats.items() if k != "messages"}}
+
 
 def summarise_stats(stats: dict[str, Any]) -> dict[str, Any]:
     """Return request counts from the emulator's statistics since its last reset."""
@@ -292,6 +415,26 @@ def check_delivery(
     }
 
 
+def check_smtp_delivery(
+    stats: dict[str, Any], sha256: str, size: int
+) -> dict[str, Any]:
+    """Count messages, To recipients and intact attachments the SMTP server got."""
+    messages = stats.get("messages") or []
+    return {
+        "messages": len(messages),
+        "to_recipients": sum(m["to_count"] for m in messages),
+        "envelope_recipients": sum(len(m["rcpt_tos"]) for m in messages),
+        "intact_attachments": sum(
+            1
+            for m in messages
+            for a in m["attachments"]
+            if a["sha256"] == sha256 and a["size"] == size
+        ),
+        "starttls": sum(1 for m in messages if m["tls"]),
+        "via": ["smtp"],
+    }
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write JSON with a trailing newline."""
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -305,5 +448,15 @@ def driver_arguments(description: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--emulator-pid", type=int)
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--alerts", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3, help="bursts per sender")
+    parser.add_argument(
+        "--latency-alerts",
+        type=int,
+        default=LATENCY_ALERTS,
+        help="alerts of the single-alert latency phase, one at a time",
+    )
+    parser.add_argument(
+        "--bodies-log", required=True, help="the emulator probe's arrival log"
+    )
     parser.add_argument("--out", required=True)
     return parser

@@ -8,15 +8,30 @@ does, sets ``allowlist_external_dirs``, adds a config entry for ``o365``
 against the emulator (``O365_EMULATOR_URL``/``O365_EMULATOR_CA``), and sends
 through the ``notify.o365`` action exactly as automations do.
 
-Phases (the emulator's statistics are reset before each):
+The same Home Assistant also has Home Assistant's own ``smtp`` notify platform
+(the peer users would pick instead), configured in ``configuration.yaml`` form
+before ``o365`` is set up: the benchmark's SMTP server on ``127.0.0.1``
+(``bench.smtp_server``), ``encryption: starttls``, ``verify_ssl`` left on (the
+run's CA is trusted through ``REQUESTS_CA_BUNDLE``, see ``bench.tls``). Its
+alerts go through its legacy action, ``notify.<name>``, with the same title,
+message, three ``target`` addresses and the same JPEG (``data.images``): one
+message with three To, as ours.
 
-* ``warmup``: one burst-like alert (not measured);
-* ``big``: one alert with the 100 MB file;
-* ``burst``: 200 alerts with the JPEG and three To recipients, all fired at once;
+Phases (the receiver's statistics are reset before each):
+
+* ``warmup``: one burst-like alert per sender (not measured);
+* ``latency``: single alerts, one at a time, ``LATENCY_ALERTS`` per sender, from
+  the action call to the receiver's receipt of the message's last byte (no
+  camera: the "snapshot" is the JPEG file, read at each alert);
+* ``big``: one alert with the 100 MB file (ours);
+* ``burst``: 200 alerts with the JPEG and three To recipients, all fired at
+  once; ``--rounds`` rounds, ours and smtp alternating;
 * ``signed_in``: after the app-only rounds, a signed-in (delegated) account is
   added the way a person adds one (the config flow's ``sign_in`` step, the
   device code entered on the emulator's behalf), then the same burst is sent
-  through it (``data.account``), which sends through ``/me/sendMail``.
+  through it (``data.account``), which sends through ``/me/sendMail``;
+* ``profile`` (unless ``--no-profile``): one more burst of ours under cProfile
+  and one under tracemalloc (``bench.profiling``), never a measured one.
 
 It writes one JSON document (``--out``) with everything it measured.
 """
@@ -25,10 +40,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import ctypes
+from dataclasses import dataclass
 from functools import partial
-import gc
 import json
 import logging
 import os
@@ -38,17 +51,26 @@ import time
 from typing import Any, Self
 
 from .common import (
+    LATENCY_PAUSE_S,
     RECIPIENTS,
     EmulatorClient,
     MemoryWatch,
+    SmtpSinkClient,
+    body_arrivals,
     check_delivery,
+    check_smtp_delivery,
     describe_requests,
     driver_arguments,
+    latency_summary,
+    monotonic_ns,
     process_cpu,
+    read_body_log,
+    settle_memory,
     summarise_stats,
     write_json,
 )
 from .loopwatch import LoopWatch
+from .profiling import json_costs, profile_cpu, profile_memory
 
 DOMAIN = "o365"
 MAILBOX = "alerts@contoso.com"
@@ -67,18 +89,43 @@ SIGNED_IN_AUTHORITY = "consumers"
 #: How long the sign-in may take (the emulator is told to poll every second).
 SIGN_IN_TIMEOUT = 60.0
 
+#: The smtp notify platform's name: its action is ``notify.<name>``.
+SMTP_NAME = "smtp_bench"
+#: How long the smtp platform may take to register its action.
+SMTP_SETUP_TIMEOUT = 30.0
+
 _LOGGER = logging.getLogger("bench.ha_driver")
 WATCH = LoopWatch()
 
 
-def _malloc_trim() -> None:
-    """Give freed heap memory back to the OS (glibc), for a clean RSS baseline."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+def smtp_platform_config(port: int) -> dict[str, Any]:
+    """Return the smtp notify platform's configuration, as in configuration.yaml.
+
+    ``verify_ssl`` is left at its default (on); ``recipient`` holds the bare
+    addresses (the schema wants plain e-mail addresses) and each alert's
+    ``target`` names the same three as ours, display name included.
+    """
+    return {
+        "platform": "smtp",
+        "name": SMTP_NAME,
+        "server": "127.0.0.1",
+        "port": port,
+        "encryption": "starttls",
+        "sender": MAILBOX,
+        "sender_name": "Home Assistant",
+        "recipient": [r.rpartition("<")[2].rstrip(">") for r in RECIPIENTS],
+        "timeout": 30,
+    }
 
 
-async def start_home_assistant(config_dir: Path, allowed_dir: Path) -> Any:
-    """Return a running Home Assistant with core config and registries loaded."""
+async def start_home_assistant(
+    config_dir: Path, allowed_dir: Path, smtp_port: int | None
+) -> Any:
+    """Return a running Home Assistant with core config and registries loaded.
+
+    With ``smtp_port``, ``notify`` is set up first with the smtp platform (a
+    component's configuration is read once, when it is set up).
+    """
     from aiohttp.resolver import ThreadedResolver  # noqa: PLC0415
     from homeassistant import block_async_io, bootstrap, loader  # noqa: PLC0415
     from homeassistant.config_entries import ConfigEntries  # noqa: PLC0415
@@ -119,10 +166,38 @@ async def start_home_assistant(config_dir: Path, allowed_dir: Path) -> Any:
         },
     )
     config.pop(DOMAIN)
+    if smtp_port is not None:
+        config["notify"] = [smtp_platform_config(smtp_port)]
+        if not await async_setup_component(hass, "notify", config):
+            raise RuntimeError("Home Assistant could not set up notify (smtp)")
     if not await async_setup_component(hass, DOMAIN, config):
         raise RuntimeError("Home Assistant could not set up o365")
     await hass.async_start()
     return hass
+
+
+async def smtp_service(hass: Any) -> str:
+    """Wait for the smtp platform's action; return its name (``smtp_bench``).
+
+    Up to Home Assistant 2026.x's config entries for smtp, the platform
+    registers ``notify.smtp_bench`` itself; where the YAML is imported into a
+    config entry first, the action comes when that entry is set up. Either way
+    it is the legacy action with ``target`` and ``data.images``.
+    """
+    deadline = time.monotonic() + SMTP_SETUP_TIMEOUT
+    while time.monotonic() < deadline:
+        await hass.async_block_till_done()
+        if hass.services.has_service("notify", SMTP_NAME):
+            return SMTP_NAME
+        names = hass.services.async_services_for_domain("notify")
+        smtp = sorted(name for name in names if "smtp" in name)
+        if smtp:
+            return smtp[0]
+        await asyncio.sleep(0.1)
+    raise RuntimeError(
+        "the smtp notify action did not appear; see the log (certificate "
+        "trust, the SMTP server, or the platform's requirements)"
+    )
 
 
 async def add_account(hass: Any) -> Any:
@@ -165,33 +240,34 @@ async def add_account(hass: Any) -> Any:
 
 
 class Phase:
-    """Measures one block: wall and CPU time, memory, loop stalls, emulator work.
+    """Measures one block: wall and CPU time, memory, loop stalls, receiver work.
 
-    Blocking work of the measurement itself (the emulator's control API,
-    ``/proc`` reads) runs in the executor, outside the measured window where
-    possible, so Home Assistant's blocking-I/O detector stays quiet.
+    ``receiver`` is the emulator (ours) or the SMTP server (smtp): it is reset
+    before the block and its CPU time and statistics are read after it.
+    Blocking work of the measurement itself (control requests, ``/proc`` reads)
+    runs in the executor, outside the measured window where possible, so Home
+    Assistant's blocking-I/O detector stays quiet. Memory is settled the same
+    way for every sender (``gc.collect()``, ``malloc_trim(0)``).
     """
 
-    def __init__(
-        self, hass: Any, name: str, emulator: EmulatorClient, *, sample: bool
-    ) -> None:
+    def __init__(self, hass: Any, name: str, receiver: Any, *, sample: bool) -> None:
         """Prepare to measure phase ``name``."""
         self.hass = hass
         self.name = name
-        self.emulator = emulator
+        self.receiver = receiver
         self.memory = MemoryWatch(interval=0.005 if sample else 0.05)
         self.result: dict[str, Any] = {"phase": name}
 
     def _prepare(self) -> float:
-        self.emulator.reset()
-        gc.collect()
-        _malloc_trim()
+        self.receiver.reset()
+        settle_memory()
         self.memory.start()
-        return self.emulator.cpu()
+        cpu: float = self.receiver.cpu()
+        return cpu
 
     async def __aenter__(self) -> Self:
-        """Reset the emulator, settle memory, start every measurement."""
-        self._emulator_cpu = await self.hass.async_add_executor_job(self._prepare)
+        """Reset the receiver, settle memory, start every measurement."""
+        self._receiver_cpu = await self.hass.async_add_executor_job(self._prepare)
         self._loop_thread_cpu = time.thread_time()
         self._cpu = process_cpu()
         WATCH.begin()
@@ -199,9 +275,9 @@ class Phase:
         return self
 
     def _finish(self) -> tuple[float, dict[str, Any]]:
-        emulator_cpu = self.emulator.cpu() - self._emulator_cpu
+        receiver_cpu = self.receiver.cpu() - self._receiver_cpu
         self.memory.stop()
-        return emulator_cpu, self.emulator.stats()
+        return receiver_cpu, self.receiver.collect()
 
     async def __aexit__(self, *exc_info: object) -> None:
         """Stop measuring and collect the figures."""
@@ -209,20 +285,56 @@ class Phase:
         stalls = WATCH.end()
         cpu = process_cpu() - self._cpu
         loop_thread_cpu = time.thread_time() - self._loop_thread_cpu
-        emulator_cpu, stats = await self.hass.async_add_executor_job(self._finish)
+        receiver_cpu, collected = await self.hass.async_add_executor_job(self._finish)
         self.result.update(
             {
                 "wall_s": wall,
                 "cpu_s": cpu - self.memory.sampler_cpu,
                 "cpu_raw_s": cpu,
                 "loop_thread_cpu_s": loop_thread_cpu,
-                "emulator_cpu_s": emulator_cpu,
+                "receiver_cpu_s": receiver_cpu,
                 "memory": self.memory.to_json(),
                 "stalls": stalls.to_json(),
-                "emulator": summarise_stats(stats),
-                "requests_log": describe_requests(stats),
+                **collected,
             }
         )
+
+
+@dataclass
+class Sender:
+    """One way to send the alert from Home Assistant: ours, or smtp."""
+
+    name: str
+    service: str
+    receiver: Any
+    attachment_key: str
+
+    def alert(
+        self, index: int, jpeg: str, recipients: list[str], account: str | None = None
+    ) -> dict[str, Any]:
+        """Return the action data of alert ``index`` (same text for both)."""
+        data: dict[str, Any] = {self.attachment_key: [jpeg]}
+        if account is not None:
+            data["account"] = account
+        return {
+            "title": f"Motion at the front door #{index}",
+            "message": f"Motion detected at the front door (alert {index}).",
+            "target": recipients,
+            "data": data,
+        }
+
+    async def call(self, hass: Any, data: dict[str, Any]) -> float:
+        """Call the action (blocking) and return how long the call took."""
+        start = time.perf_counter()
+        await hass.services.async_call("notify", self.service, data, blocking=True)
+        return time.perf_counter() - start
+
+    def delivery(self, jpeg: dict[str, Any]) -> dict[str, Any]:
+        """Count what the receiver got since its reset (blocking)."""
+        if isinstance(self.receiver, SmtpSinkClient):
+            stats = self.receiver.stats()
+            return check_smtp_delivery(stats, jpeg["sha256"], jpeg["size"])
+        return check_delivery(self.receiver.messages(), jpeg["sha256"], jpeg["size"])
 
 
 async def _notify(hass: Any, data: dict[str, Any]) -> float:
@@ -232,30 +344,34 @@ async def _notify(hass: Any, data: dict[str, Any]) -> float:
     return time.perf_counter() - start
 
 
-def _alert(
-    index: int, jpeg: str, recipients: list[str], account: str | None = None
-) -> dict[str, Any]:
-    data: dict[str, Any] = {"attachments": [jpeg]}
-    if account is not None:
-        data["account"] = account
-    return {
-        "title": f"Motion at the front door #{index}",
-        "message": f"Motion detected at the front door (alert {index}).",
-        "target": recipients,
-        "data": data,
-    }
+async def _fire(
+    hass: Any,
+    sender: Sender,
+    numbers: range,
+    jpeg: dict[str, Any],
+    account: str | None = None,
+) -> list[float | BaseException]:
+    """Fire one action call per number, all at once, as automations would."""
+    recipients = list(RECIPIENTS)
+    return await asyncio.gather(
+        *(
+            sender.call(hass, sender.alert(i, jpeg["path"], recipients, account))
+            for i in numbers
+        ),
+        return_exceptions=True,
+    )
 
 
 async def _burst(
     hass: Any,
-    emulator: EmulatorClient,
+    sender: Sender,
     numbers: range,
     jpeg: dict[str, Any],
     *,
     account: str | None = None,
     name: str = "burst",
 ) -> dict[str, Any]:
-    """Fire one notify.o365 call per number at once; return the measured round.
+    """Fire one action call per number at once; return the measured round.
 
     ``account`` is ``data.account`` (None: the first account, the app-only one).
     """
@@ -269,21 +385,15 @@ async def _burst(
         hass.bus.async_listen(name, count)
         for name in ("o365_message_sent", "o365_message_queued", "o365_message_dropped")
     ]
-    recipients = list(RECIPIENTS)
-    async with Phase(hass, name, emulator, sample=False) as phase:
-        outcomes = await asyncio.gather(
-            *(
-                _notify(hass, _alert(i, jpeg["path"], recipients, account))
-                for i in numbers
-            ),
-            return_exceptions=True,
-        )
+    async with Phase(hass, name, sender.receiver, sample=False) as phase:
+        outcomes = await _fire(hass, sender, numbers, jpeg, account)
     for stop in unsubscribe:
         stop()
     latencies = sorted(o for o in outcomes if isinstance(o, float))
     errors = [
         f"{type(o).__name__}: {o}" for o in outcomes if isinstance(o, BaseException)
     ]
+    phase.result["sender"] = sender.name
     phase.result["errors"] = errors[:5]
     phase.result["failed_calls"] = len(errors)
     phase.result["latency_s"] = {
@@ -292,12 +402,64 @@ async def _burst(
         "max": latencies[-1] if latencies else None,
     }
     phase.result["events"] = events
-    phase.result["delivery"] = check_delivery(
-        await hass.async_add_executor_job(emulator.messages),
-        jpeg["sha256"],
-        jpeg["size"],
-    )
+    phase.result["delivery"] = await hass.async_add_executor_job(sender.delivery, jpeg)
     return phase.result
+
+
+async def single_alerts(
+    hass: Any,
+    sender: Sender,
+    numbers: range,
+    jpeg: dict[str, Any],
+    bodies_log: str,
+) -> dict[str, Any]:
+    """Send alerts one at a time; time each to its last byte at the receiver.
+
+    Before each alert the driver sleeps ``LATENCY_PAUSE_S`` (an idle system);
+    the clock starts just before the action is called (its data built) and
+    stops when the receiver got the message's last byte: the emulator
+    probe's log (ours), the SMTP server's stamp at the end of ``DATA`` (smtp).
+    """
+    blocking = hass.async_add_executor_job
+    await blocking(sender.receiver.reset)
+    recipients = list(RECIPIENTS)
+    windows: list[tuple[int, int]] = []
+    subjects: list[str] = []
+    errors: list[str] = []
+    for index in numbers:
+        data = sender.alert(index, jpeg["path"], recipients)
+        await asyncio.sleep(LATENCY_PAUSE_S)
+        started = monotonic_ns()
+        try:
+            await hass.services.async_call(
+                "notify", sender.service, data, blocking=True
+            )
+        except Exception as err:  # noqa: BLE001 - counted, not fatal
+            errors.append(f"{type(err).__name__}: {err}")
+        windows.append((started, monotonic_ns()))
+        subjects.append(data["title"])
+    if isinstance(sender.receiver, SmtpSinkClient):
+        stats = await blocking(sender.receiver.stats)
+        arrived = {m["subject"]: m["arrived_ns"] for m in stats["messages"]}
+        arrivals: list[int | None] = [arrived.get(s) for s in subjects]
+    else:
+        events = await blocking(read_body_log, bodies_log, windows[0][0])
+        arrivals = body_arrivals(windows, events, min_bytes=jpeg["size"])
+    to_last_byte = [
+        (arrival - start) / 1e9
+        for (start, _), arrival in zip(windows, arrivals, strict=True)
+        if arrival is not None
+    ]
+    return {
+        "sender": sender.name,
+        "alerts": len(numbers),
+        "pause_s": LATENCY_PAUSE_S,
+        "to_last_byte": latency_summary(to_last_byte),
+        "action_call": latency_summary([(e - s) / 1e9 for s, e in windows]),
+        "unmatched": sum(1 for a in arrivals if a is None),
+        "failed_calls": len(errors),
+        "errors": errors[:3],
+    }
 
 
 async def add_signed_in_account(hass: Any, emulator: EmulatorClient) -> Any:
@@ -357,23 +519,32 @@ async def add_signed_in_account(hass: Any, emulator: EmulatorClient) -> Any:
 
 
 def _client_counters(entry: Any) -> dict[str, Any]:
-    """Return the integration's own counters of an entry's Graph client."""
-    connection = entry.runtime_data.account.connection
-    client_stats = connection.client.stats
-    return {
-        "graph_requests": client_stats.requests,
-        "retries": client_stats.retries,
-        "throttled": client_stats.throttled,
-        "token_refreshes": client_stats.token_refreshes,
-        "tokens_fetched": connection.tokens.tokens_fetched,
-        "last_errors": [repr(e) for e in client_stats.last_errors],
-    }
+    """Return the integration's own counters of an entry's Graph client.
+
+    Read through attributes of the entry's runtime data, never imported; the
+    benchmark does not depend on them (the figures come from the emulator), so
+    when the integration's internals change they are reported as unavailable.
+    """
+    try:
+        connection = entry.runtime_data.account.connection
+        client_stats = connection.client.stats
+        return {
+            "graph_requests": client_stats.requests,
+            "retries": client_stats.retries,
+            "throttled": client_stats.throttled,
+            "token_refreshes": client_stats.token_refreshes,
+            "tokens_fetched": connection.tokens.tokens_fetched,
+            "last_errors": [repr(e) for e in client_stats.last_errors],
+        }
+    except AttributeError as err:
+        return {"unavailable": f"{type(err).__name__}: {err}"}
 
 
 async def run_signed_in(
-    hass: Any, emulator: EmulatorClient, jpeg: dict[str, Any], alerts: int, first: int
+    hass: Any, ours: Sender, jpeg: dict[str, Any], alerts: int, first: int
 ) -> dict[str, Any]:
     """Add the signed-in account, then send the burst through it."""
+    emulator: EmulatorClient = ours.receiver
     blocking = hass.async_add_executor_job
     # Device codes are polled every 5 s by default; the sign-in is not measured.
     await blocking(partial(emulator.update_settings, device_code_interval=1))
@@ -396,7 +567,7 @@ async def run_signed_in(
     # account's access token, fetched at setup, stays valid).
     result["burst"] = await _burst(
         hass,
-        emulator,
+        ours,
         range(first, first + alerts),
         jpeg,
         account=SIGNED_IN_USER,
@@ -406,43 +577,18 @@ async def run_signed_in(
     return result
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Set up Home Assistant and run the phases."""
-    manifest = args.manifest_data
-    jpeg, big = manifest["jpeg"], manifest["big"]
-    emulator = EmulatorClient(args.emulator_url, args.ca, args.emulator_pid)
-    config_dir: Path = args.config_dir
-    result: dict[str, Any] = {"sender": "ours", "alerts": args.alerts}
-
-    started = time.perf_counter()
-    hass = await start_home_assistant(config_dir, Path(jpeg["path"]).parent)
-    blocking = hass.async_add_executor_job
-    await blocking(emulator.reset)
-    entry = await add_account(hass)
-    result["setup"] = {
-        "seconds": time.perf_counter() - started,
-        "emulator": summarise_stats(await blocking(emulator.stats)),
-    }
-    from homeassistant.core import Event  # noqa: PLC0415
-
+async def _big(hass: Any, ours: Sender, big: dict[str, Any]) -> dict[str, Any]:
+    """One alert with the 100 MB file, one To (ours), from a settled heap."""
     events: dict[str, int] = {}
 
-    def count(event: Event) -> None:
-        name = str(event.event_type)
-        events[name] = events.get(name, 0) + 1
+    def count(event: Any) -> None:
+        events[str(event.event_type)] = events.get(str(event.event_type), 0) + 1
 
-    for name in ("o365_message_sent", "o365_message_queued", "o365_message_dropped"):
+    unsubscribe = [
         hass.bus.async_listen(name, count)
-    recipients = list(RECIPIENTS)
-
-    # Warm-up: one alert like the burst's (connections, lazy imports).
-    await blocking(emulator.reset)
-    await _notify(hass, _alert(0, jpeg["path"], recipients))
-    result["warmup"] = summarise_stats(await blocking(emulator.stats))
-
-    # Phase 2 first, from a clean heap: one 100 MB attachment.
-    events.clear()
-    async with Phase(hass, "big", emulator, sample=True) as phase:
+        for name in ("o365_message_sent", "o365_message_queued", "o365_message_dropped")
+    ]
+    async with Phase(hass, "big", ours.receiver, sample=True) as phase:
         error = None
         try:
             await _notify(
@@ -450,30 +596,128 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 {
                     "title": "Front door recording",
                     "message": "The recording is attached.",
-                    "target": [recipients[0]],
+                    "target": [RECIPIENTS[0]],
                     "data": {"attachments": [big["path"]]},
                 },
             )
         except Exception as err:  # noqa: BLE001 - recorded, not fatal
             error = f"{type(err).__name__}: {err}"
+    for stop in unsubscribe:
+        stop()
     phase.result["error"] = error
     phase.result["events"] = dict(events)
-    phase.result["delivery"] = check_delivery(
-        await blocking(emulator.messages), big["sha256"], big["size"]
-    )
-    result["big"] = phase.result
+    phase.result["delivery"] = await hass.async_add_executor_job(ours.delivery, big)
+    return phase.result
 
-    # Phase 1: the burst, every call fired at once as automations would.
-    # Repeated ``--rounds`` times (the machine may be shared): the median round
-    # by wall time is reported, the others are kept.
-    rounds = []
-    for round_number in range(args.rounds):
-        first = 1 + round_number * args.alerts
-        rounds.append(
-            await _burst(hass, emulator, range(first, first + args.alerts), jpeg)
-        )
+
+async def run_profile(
+    hass: Any, ours: Sender, jpeg: dict[str, Any], alerts: int, first: int
+) -> dict[str, Any]:
+    """Profile two more bursts of ours: CPU (cProfile), then memory (tracemalloc)."""
+    blocking = hass.async_add_executor_job
+
+    async def prepare() -> None:
+        await blocking(ours.receiver.reset)
+        await blocking(settle_memory)
+
+    async def burst(numbers: range) -> None:
+        outcomes = await _fire(hass, ours, numbers, jpeg)
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        if failed:
+            _LOGGER.warning("profiled burst: %d failed calls", len(failed))
+
+    await prepare()
+    cpu = await profile_cpu(lambda: burst(range(first, first + alerts)))
+    await prepare()
+    memory = await profile_memory(
+        lambda: burst(range(first + alerts, first + 2 * alerts))
+    )
+    encoding = await blocking(json_costs, Path(jpeg["path"]), list(RECIPIENTS))
+    return {"alerts": alerts, "cpu": cpu, "memory": memory, "json": encoding}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Set up Home Assistant and run the phases."""
+    manifest = args.manifest_data
+    jpeg, big = manifest["jpeg"], manifest["big"]
+    emulator = EmulatorClient(args.emulator_url, args.ca, args.emulator_pid)
+    sink = SmtpSinkClient(args.smtp_control_url, args.smtp_pid)
+    config_dir: Path = args.config_dir
+    alerts, rounds_wanted = args.alerts, args.rounds
+    result: dict[str, Any] = {
+        "sender": "ours",
+        "alerts": alerts,
+        "rounds": rounds_wanted,
+    }
+
+    started = time.perf_counter()
+    hass = await start_home_assistant(
+        config_dir, Path(jpeg["path"]).parent, args.smtp_port
+    )
+    blocking = hass.async_add_executor_job
+    await blocking(emulator.reset)
+    entry = await add_account(hass)
+    result["setup"] = {
+        "seconds": time.perf_counter() - started,
+        "emulator": summarise_stats(await blocking(emulator.stats)),
+    }
+    ours = Sender("ours", DOMAIN, emulator, "attachments")
+    smtp = Sender("smtp", await smtp_service(hass), sink, "images")
+    config = smtp_platform_config(args.smtp_port)
+    smtp_result: dict[str, Any] = {
+        "sender": "smtp",
+        "alerts": alerts,
+        "rounds": rounds_wanted,
+        "service": f"notify.{smtp.service}",
+        "config": {
+            **config,
+            "verify_ssl": "default (on)",
+            "trusted_ca": "REQUESTS_CA_BUNDLE (Home Assistant's CA file) = "
+            "its usual CAs + this run's CA",
+        },
+    }
+    recipients = list(RECIPIENTS)
+    numbers = iter(range(1, 1_000_000))
+
+    def take(count: int) -> range:
+        first = next(numbers)
+        for _ in range(count - 1):
+            next(numbers)
+        return range(first, first + count)
+
+    # Warm-up: one alert like the burst's per sender (connections, lazy imports).
+    await blocking(emulator.reset)
+    await ours.call(hass, ours.alert(0, jpeg["path"], recipients))
+    result["warmup"] = summarise_stats(await blocking(emulator.stats))
+    await blocking(sink.reset)
+    await smtp.call(hass, smtp.alert(0, jpeg["path"], recipients))
+    smtp_result["warmup"] = await blocking(smtp.delivery, jpeg)
+
+    # Single alerts on an otherwise idle system, one sender after the other.
+    result["latency"] = await single_alerts(
+        hass, ours, take(args.latency_alerts), jpeg, args.bodies_log
+    )
+    smtp_result["latency"] = await single_alerts(
+        hass, smtp, take(args.latency_alerts), jpeg, args.bodies_log
+    )
+
+    # From a settled heap: one 100 MB attachment (ours).
+    result["big"] = await _big(hass, ours, big)
+
+    # The burst, every call fired at once as automations would; ``--rounds``
+    # rounds per sender, alternating, so that other load on the machine falls
+    # on both alike. The median round by wall time is reported.
+    rounds: list[dict[str, Any]] = []
+    smtp_rounds: list[dict[str, Any]] = []
+    for _ in range(rounds_wanted):
+        rounds.append(await _burst(hass, ours, take(alerts), jpeg))
+        smtp_rounds.append(await _burst(hass, smtp, take(alerts), jpeg))
     result["burst_rounds"] = rounds
     result["burst"] = sorted(rounds, key=lambda r: r["wall_s"])[len(rounds) // 2]
+    smtp_result["burst_rounds"] = smtp_rounds
+    smtp_result["burst"] = sorted(smtp_rounds, key=lambda r: r["wall_s"])[
+        len(smtp_rounds) // 2
+    ]
 
     result["integration"] = _client_counters(entry)
     result["tokens_total"] = (
@@ -485,17 +729,46 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     # Then a signed-in account (after every app-only figure is taken).
     result["signed_in"] = await run_signed_in(
-        hass, emulator, jpeg, args.alerts, 1 + args.rounds * args.alerts
+        hass, ours, jpeg, alerts, take(alerts).start
     )
+    if args.profile:
+        first = take(2 * alerts).start
+        result["profile"] = await run_profile(hass, ours, jpeg, alerts, first)
+    result["smtp"] = smtp_result
     await hass.async_stop()
     return result
+
+
+def home_assistant_loop() -> asyncio.AbstractEventLoop:
+    """Return an event loop made as Home Assistant makes its own.
+
+    Home Assistant 2026.x has ``runner.create_event_loop``; older versions an
+    event loop policy (``HassEventLoopPolicy``). Either way: its exception
+    handler and its executor (``InterruptibleThreadPoolExecutor``).
+    """
+    from homeassistant import runner  # noqa: PLC0415
+
+    if hasattr(runner, "create_event_loop"):
+        loop: asyncio.AbstractEventLoop = runner.create_event_loop(debug=False)
+        return loop
+    policy = runner.HassEventLoopPolicy(debug=False)
+    asyncio.set_event_loop_policy(policy)
+    return policy.new_event_loop()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the driver and write its JSON."""
     parser = driver_arguments(__doc__)
     parser.add_argument("--config-dir", required=True)
-    parser.add_argument("--rounds", type=int, default=3, help="bursts to run")
+    parser.add_argument("--smtp-port", type=int, required=True)
+    parser.add_argument("--smtp-control-url", required=True)
+    parser.add_argument("--smtp-pid", type=int)
+    parser.add_argument(
+        "--no-profile",
+        dest="profile",
+        action="store_false",
+        help="skip the profiled bursts (cProfile, tracemalloc)",
+    )
     args = parser.parse_args(argv)
     args.manifest_data = json.loads(Path(args.manifest).read_text())
     args.config_dir = Path(args.config_dir).resolve()
@@ -507,12 +780,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["O365_EMULATOR_URL"] = args.emulator_url
     os.environ["O365_EMULATOR_CA"] = args.ca
 
-    from homeassistant.runner import HassEventLoopPolicy  # noqa: PLC0415
-
     WATCH.install()
-    policy = HassEventLoopPolicy(debug=False)
-    asyncio.set_event_loop_policy(policy)
-    loop = policy.new_event_loop()
+    loop = home_assistant_loop()
     asyncio.set_event_loop(loop)
     try:
         result = loop.run_until_complete(run(args))

@@ -1,0 +1,894 @@
+"""Write the results as Markdown: ``results.md`` and the README's Benchmarks section.
+
+Every sentence that states a result is built from the numbers of the run
+(``results.json``); nothing here claims a figure or a comparison of its own.
+Text that explains *how* something was measured is fixed, and so is the note
+on Apprise's large-attachment code, which is shown only when the run saw the
+failure it explains.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+import re
+import textwrap
+from typing import Any
+
+from .common import LATENCY_PAUSE_S
+
+MIB = 1024 * 1024
+#: Apprise's office365 plugin: seconds between requests, as shipped.
+APPRISE_PACE_S = 0.2
+SENDERS = ("ours", "smtp", "apprise_unpaced", "apprise_paced")
+
+
+def _names(results: dict[str, Any]) -> dict[str, str]:
+    env = results["environment"]
+    return {
+        "ours": "ours: `notify.o365`",
+        "smtp": f"Home Assistant `smtp` ({env['homeassistant']})",
+        "apprise_unpaced": f"Apprise {env['apprise']}, pacing off",
+        "apprise_paced": f"Apprise {env['apprise']} as shipped (paced)",
+    }
+
+
+def _ms(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f} ms"
+
+
+def _mib(value: float) -> str:
+    return f"{value / MIB:.1f} MiB"
+
+
+def _x(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}x"
+
+
+def _times(ratio: float) -> str:
+    """Say how ``ratio`` (ours / theirs, higher is better for ours) reads."""
+    if ratio >= 1:
+        return f"{ratio:.1f}x as many" if ratio < 10 else f"{ratio:.0f}x as many"
+    return f"{1 / ratio:.1f}x fewer"
+
+
+def _cheaper(ratio: float) -> str:
+    """Say how a CPU ratio (ours / theirs) reads: lower is better for ours."""
+    if ratio <= 1:
+        return f"{ratio:.2f}x (ours uses {(1 - ratio):.0%} less)"
+    return f"{ratio:.2f}x (ours uses {(ratio - 1):.0%} more)"
+
+
+def _wrap(text: str, bullet: bool = False) -> str:
+    """Wrap a paragraph (or a ``- `` bullet) at the README's width."""
+    return textwrap.fill(
+        text,
+        width=79,
+        subsequent_indent="  " if bullet else "",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def _times_word(n: int) -> str:
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _trim(text: str, length: int = 110) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def _tail(text: str, length: int = 220) -> str:
+    """Keep the end of a coroutine chain: the innermost frames say the most."""
+    return text if len(text) <= length else "…" + text[-(length - 1) :]
+
+
+# -- prose from the numbers ------------------------------------------------------
+
+
+def findings(
+    results: dict[str, Any], *, skip: frozenset[str] = frozenset()
+) -> list[str]:
+    """Return the run's results as sentences, each built from its figures.
+
+    Each paragraph has a key (``throughput``, ``cpu``, ``per_message``,
+    ``single_alert``, ``memory``, ``smtp_sending``, ``fairness``); those in
+    ``skip`` are left out.
+    """
+    s = results["summary"]
+    env = results["environment"]
+    ours, smtp = s["ours"], s["smtp"]
+    unpaced, paced = s["apprise_unpaced"], s["apprise_paced"]
+    r = s["ratios"]
+    alerts = results["ours"]["alerts"]
+    keyed: list[tuple[str, str]] = []
+
+    waiting = paced["wall_s"] - unpaced["wall_s"]
+    keyed.append(
+        (
+            "throughput",
+            (
+                f"**Throughput.** A burst of {alerts} alerts took ours "
+                f"{ours['wall_s']:.2f} s ({ours['throughput']:.0f} alerts/s), Home "
+                f"Assistant's smtp {smtp['wall_s']:.2f} s "
+                f"({smtp['throughput']:.0f}/s), Apprise with its pacing off "
+                f"{unpaced['wall_s']:.1f} s ({unpaced['throughput']:.1f}/s) and "
+                f"Apprise as shipped {paced['wall_s']:.1f} s "
+                f"({paced['throughput']:.2f}/s). Against unpaced Apprise ours "
+                f"delivers {_times(r['apprise_unpaced']['throughput'])} alerts per "
+                f"second; against Apprise as shipped "
+                f"{r['apprise_paced']['throughput']:.0f}x, but {max(waiting, 0):.0f} s "
+                f"of its {paced['wall_s']:.0f} s are its own pacing "
+                f"({APPRISE_PACE_S} s between requests), which is why the headline "
+                "ratios use the unpaced mode."
+            ),
+        )
+    )
+    keyed.append(
+        (
+            "cpu",
+            (
+                f"**CPU per alert** (the sending process, all threads): ours "
+                f"{ours['cpu_ms']:.2f} ms, smtp {smtp['cpu_ms']:.2f} ms, unpaced "
+                f"Apprise {unpaced['cpu_ms']:.2f} ms, paced Apprise "
+                f"{paced['cpu_ms']:.2f} ms. Ours against unpaced Apprise: "
+                f"{_cheaper(r['apprise_unpaced']['cpu_per_alert'])}; against smtp: "
+                f"{_cheaper(r['smtp']['cpu_per_alert'])}."
+            ),
+        )
+    )
+    keyed.append(
+        (
+            "per_message",
+            (
+                f"**CPU per delivered message.** Ours sends "
+                f"{ours['messages_per_alert']:.0f} message per alert (three To), "
+                f"smtp {smtp['messages_per_alert']:.0f}, Apprise "
+                f"{unpaced['messages_per_alert']:.0f} (one per recipient); per "
+                f"message ours {ours['cpu_ms_per_message']:.2f} ms, smtp "
+                f"{smtp['cpu_ms_per_message']:.2f} ms, unpaced Apprise "
+                f"{unpaced['cpu_ms_per_message']:.2f} ms: ours is "
+                f"{_x(r['apprise_unpaced']['cpu_per_message'])} unpaced Apprise's "
+                f"per message and {_x(r['apprise_unpaced']['cpu_per_alert'])} per "
+                "alert."
+            ),
+        )
+    )
+    latencies = []
+    for key, label in (
+        ("ours", "ours"),
+        ("smtp", "smtp"),
+        ("apprise_unpaced", "unpaced Apprise"),
+        ("apprise_paced", "Apprise as shipped"),
+    ):
+        single = s[key]["single_alert"]["to_last_byte"]
+        latencies.append(f"{label} {_ms(single['p50_ms'])} / {_ms(single['p95_ms'])}")
+    n = ours["single_alert"]["to_last_byte"]["n"]
+    keyed.append(
+        (
+            "single_alert",
+            f"**A single alert** on an idle system, from the action call to the "
+            f"last byte at the receiver (p50 / p95 over {n} alerts each; no "
+            "camera: the snapshot is a JPEG file): "
+            + "; ".join(latencies)
+            + ". For Apprise the clock stops at its third message's last byte.",
+        )
+    )
+    keyed.append(
+        (
+            "memory",
+            (
+                f"**Memory during the burst** (peak RSS growth, worst of "
+                f"{len(ours['rounds'])} round(s)): ours "
+                f"{_mib(ours['rss_growth_worst'])}, smtp "
+                f"{_mib(smtp['rss_growth_worst'])}, unpaced Apprise "
+                f"{_mib(unpaced['rss_growth_worst'])}, paced Apprise "
+                f"{_mib(paced['rss_growth_worst'])}. Ours and smtp take all {alerts} "
+                "calls at once; Apprise sends one alert after the other."
+            ),
+        )
+    )
+    connections = smtp.get("connections_per_alert")
+    if connections is not None:
+        keyed.append(
+            (
+                "smtp_sending",
+                (
+                    f"**How smtp sends.** Home Assistant's smtp opened "
+                    f"{connections:.2f} SMTP connection(s) per alert (STARTTLS on "
+                    f"{smtp.get('starttls', 0)} of {smtp['messages']} messages; at "
+                    f"most {smtp.get('max_open_connections', 0)} open at once), each "
+                    "a new TLS session, in Home Assistant's executor threads. Ours "
+                    f"kept at most {ours.get('max_in_flight', 0)} Graph requests in "
+                    f"flight, {ours['http']:.2f} HTTP requests per alert; Apprise "
+                    f"made {unpaced['http']:.2f} per alert, one at a time."
+                ),
+            )
+        )
+    trust = env.get("smtp_trust") or {}
+    keyed.append(
+        (
+            "fairness",
+            "**Fairness.** Burst rounds per sender: "
+            + ", ".join(f"{k} {v}" for k, v in s["rounds_per_sender"].items())
+            + " (the median round by wall time is shown; ours and smtp "
+            "alternate in one Home Assistant process, paced and unpaced Apprise "
+            "in one Apprise process). Before every measured phase each sender's "
+            "process ran `gc.collect()` and `malloc_trim(0)`. The receivers "
+            "(emulator, SMTP server) are processes of their own; their CPU is "
+            "not charged to a sender. smtp verifies the server's certificate "
+            "(`verify_ssl` on"
+            + (
+                f"; the run's CA is added to `{trust.get('ca_file_variable')}`, "
+                "the CA file Home Assistant's SSL contexts read)."
+                if trust
+                else ")."
+            ),
+        )
+    )
+    return [text for key, text in keyed if key not in skip]
+
+
+def _targets_line(summary: dict[str, Any]) -> str:
+    targets = dict(summary["targets"])
+    if "signed_in" in summary:
+        targets.update(summary["signed_in"]["targets"])
+    missed = [name for name, v in targets.items() if not v["met"]]
+    text = f"{len(targets) - len(missed)} of {len(targets)} targets met"
+    if missed:
+        text += "; missed: " + ", ".join(f"`{m}`" for m in missed)
+    return text + "."
+
+
+# -- results.md -------------------------------------------------------------------
+
+
+def _sender_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
+    s = results["summary"]
+    alerts = results["ours"]["alerts"]
+    cells = {k: s[k] for k in SENDERS}
+    r = s["ratios"]
+
+    def row(label: str, fn: Any) -> tuple[str, ...]:
+        return (label, *(fn(k, cells[k]) for k in SENDERS))
+
+    def ratio_note(key: str, field: str) -> str:
+        if key == "ours":
+            return ""
+        value = r[key][field]
+        return f" (ours {_x(value)})" if value is not None else ""
+
+    def requests(key: str, c: dict[str, Any]) -> str:
+        if "http" in c:
+            return f"{c['http']:.2f} HTTP"
+        return f"{c.get('connections_per_alert', 0):.2f} SMTP connections (TLS)"
+
+    def concurrency(key: str, c: dict[str, Any]) -> str:
+        if "max_in_flight" in c:
+            return _count(c["max_in_flight"], "request")
+        return _count(c.get("max_open_connections", 0), "connection")
+
+    def burst_latency(key: str, c: dict[str, Any]) -> str:
+        phase = _phase(results, key)
+        latency = phase.get("latency_s")
+        if latency and latency.get("p50") is not None:
+            return f"{latency['p50']:.2f} / {latency['p95']:.2f} s"
+        return f"{phase['wall_s'] / alerts:.3f} s each, in turn"
+
+    def single(key: str, c: dict[str, Any], part: str = "to_last_byte") -> str:
+        figures = c["single_alert"][part]
+        return f"{_ms(figures['p50_ms'])} / {_ms(figures['p95_ms'])}"
+
+    return [
+        row(
+            "**Burst**: alerts (150 KB JPEG, 3 To each), rounds",
+            lambda k, c: f"{alerts} x {len(c['rounds'])}",
+        ),
+        row(
+            "messages delivered / To recipients (median round)",
+            lambda k, c: f"{c['messages']} / {c['to_recipients']}",
+        ),
+        row("wall time (median round)", lambda k, c: f"{c['wall_s']:.2f} s"),
+        row(
+            "throughput",
+            lambda k, c: (
+                f"{c['throughput']:.1f} alerts/s"
+                + (f" (ours {r[k]['throughput']:.1f}x)" if k != "ours" else "")
+            ),
+        ),
+        row(
+            "CPU time per alert (sender process)",
+            lambda k, c: f"{c['cpu_ms']:.2f} ms" + ratio_note(k, "cpu_per_alert"),
+        ),
+        row(
+            "CPU time per delivered message",
+            lambda k, c: (
+                _ms(c["cpu_ms_per_message"]) + ratio_note(k, "cpu_per_message")
+            ),
+        ),
+        row("requests per alert (receiver's count)", requests),
+        row("most at once", concurrency),
+        row("single alert: call to last byte, p50 / p95", single),
+        row(
+            "single alert: call to return, p50 / p95",
+            lambda k, c: single(k, c, "action_call"),
+        ),
+        row("burst: latency per alert p50 / p95", burst_latency),
+        row(
+            "burst: peak RSS growth (worst round)",
+            lambda k, c: _mib(c["rss_growth_worst"]),
+        ),
+        row(
+            "receiver CPU during the burst",
+            lambda k, c: (
+                f"{c['receiver_cpu_s']:.2f} s ({c['receiver_busy']:.0%} of wall)"
+            ),
+        ),
+        row(
+            "every round: alerts/s, CPU ms per alert",
+            lambda k, c: ", ".join(
+                f"{x['throughput']:.1f}/s {x['cpu_ms']:.2f}" for x in c["rounds"]
+            ),
+        ),
+    ]
+
+
+def _phase(results: dict[str, Any], key: str) -> dict[str, Any]:
+    """Return the median burst round of a sender."""
+    if key == "ours":
+        return results["ours"]["burst"]
+    if key == "smtp":
+        return results["smtp"]["burst"]
+    mode = key.removeprefix("apprise_")
+    return results["apprise"]["modes"][mode]["burst"]
+
+
+def _big_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    og, ag = results["ours"]["big"], results["apprise"]["big"]
+    return [
+        ("**100 MB attachment** (1 To)", "ours", "Apprise as shipped"),
+        (
+            "result",
+            "delivered intact"
+            if og["delivery"]["intact_attachments"]
+            else f"FAILED: {og['error']}",
+            "delivered intact"
+            if ag["delivery"]["intact_attachments"]
+            else f"FAILED: {ag['error']}",
+        ),
+        ("wall time", f"{og['wall_s']:.2f} s", f"{ag['wall_s']:.2f} s"),
+        (
+            "peak RSS growth",
+            _mib(og["memory"]["peak_growth"]),
+            _mib(ag["memory"]["peak_growth"]),
+        ),
+        (
+            "requests seen by the emulator",
+            ", ".join(f"{k} {v}" for k, v in og["emulator"]["recent_statuses"].items()),
+            ", ".join(f"{k} {v}" for k, v in ag["emulator"]["recent_statuses"].items()),
+        ),
+    ]
+
+
+def _loop_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    ours, summary = results["ours"], results["summary"]
+    rounds = ours["burst_rounds"]
+    og = ours["big"]
+    worst = max(rounds, key=lambda r: r["stalls"]["max_ms"])
+    return [
+        (
+            "longest stall, bursts (worst round; ours and smtp alternate)",
+            f"{worst['stalls']['max_ms']:.1f} ms (CPU {worst['stalls']['max_cpu_ms']:.1f} ms)",
+            (
+                f"{ours['burst']['stalls']['callbacks']} callbacks per round, "
+                f"{sum(r['stalls']['callbacks_over_20ms'] for r in rounds)} over 20 ms "
+                "in all rounds"
+            ),
+        ),
+        (
+            "longest callback by loop-thread CPU (burst / 100 MB)",
+            (
+                f"{max(r['stalls']['max_busy_ms'] for r in rounds):.1f} / "
+                f"{og['stalls']['max_busy_ms']:.1f} ms"
+            ),
+            "a stall without the time the OS ran other processes",
+        ),
+        (
+            "longest stall, 100 MB",
+            f"{og['stalls']['max_ms']:.1f} ms (CPU {og['stalls']['max_cpu_ms']:.1f} ms)",
+            (
+                f"{og['stalls']['callbacks']} callbacks, "
+                f"{og['stalls']['callbacks_over_20ms']} over 20 ms"
+            ),
+        ),
+        (
+            "smtp's longest stall, bursts",
+            f"{max(r['stalls']['max_ms'] for r in results['smtp']['burst_rounds']):.1f} ms",
+            "the same Home Assistant loop",
+        ),
+        (
+            "CPU per alert on the event-loop thread (ours)",
+            f"{summary['ours']['loop_thread_cpu_ms']:.2f} ms",
+            f"of {summary['ours']['cpu_ms']:.2f} ms in all threads",
+        ),
+    ]
+
+
+def _signed_in_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    signed_in = results["ours"]["signed_in"]
+    mine = results["summary"]["signed_in"]
+    app_only = results["summary"]["ours"]
+    burst, setup = signed_in["burst"], signed_in["setup"]
+    return [
+        (
+            (
+                f"**Burst through a signed-in account** (`{signed_in['account']}`, "
+                "`/me/sendMail`)"
+            ),
+            "ours",
+            "",
+        ),
+        (
+            "messages delivered / To recipients",
+            f"{mine['messages']} / {mine['to_recipients']}",
+            (
+                f"{mine['intact_attachments']} attachments intact, "
+                f"{mine['failed_calls']} failed calls"
+            ),
+        ),
+        ("wall time", f"{mine['wall_s']:.2f} s", "one round"),
+        (
+            "throughput",
+            f"{mine['throughput']:.0f} alerts/s",
+            f"app-only (median round): {app_only['throughput']:.0f} alerts/s",
+        ),
+        (
+            "CPU time per alert",
+            f"{mine['cpu_ms']:.2f} ms",
+            f"app-only: {app_only['cpu_ms']:.2f} ms",
+        ),
+        ("HTTP requests per alert", f"{mine['http']:.2f}", ""),
+        (
+            "token requests during the burst",
+            str(mine["token_requests"]),
+            "the token was fetched at setup" if not mine["token_requests"] else "",
+        ),
+        (
+            "latency per alert p50 / p95",
+            f"{burst['latency_s']['p50']:.2f} / {burst['latency_s']['p95']:.2f} s",
+            "",
+        ),
+        (
+            "sign-in and setup (config flow to loaded entry)",
+            f"{setup['seconds']:.1f} s",
+            "not a speed figure: the flow polls every 1 s (an emulator setting)",
+        ),
+        (
+            "  requests seen by the emulator",
+            ", ".join(
+                f"{k} {v}" for k, v in setup["emulator"]["recent_statuses"].items()
+            ),
+            "operation status count",
+        ),
+    ]
+
+
+def _profile_lines(profile: dict[str, Any]) -> list[str]:
+    """Return the profile section: where a burst of ours spends CPU and memory."""
+    cpu, memory, encoding = profile["cpu"], profile["memory"], profile["json"]
+    alerts = profile["alerts"]
+    lines = [
+        "## Where ours spends CPU and memory in a burst",
+        "",
+        (
+            f"Two more bursts of {alerts} alerts after every measured phase: one "
+            "under cProfile (all threads; wall-clock times under the profiler, "
+            "read them as shares), one under tracemalloc. Waiting (locks, the "
+            f"selector) is left out. Profiled burst: {cpu['wall_s']:.2f} s, "
+            f"{cpu['busy_s']:.2f} s busy."
+        ),
+        "",
+        "| area | ms | share |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {area} | {v['ms']:.0f} | {v['share']:.0%} |"
+        for area, v in list(cpu["areas"].items())[:10]
+    ]
+    lines += [
+        "",
+        "Functions by their own time (all code):",
+        "",
+        "| function | calls | self ms | share | mostly called from |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{_trim(f['function'], 90)}` | {f['calls']} | {f['self_ms']:.1f} | "
+        f"{f['self_share']:.1%} | "
+        + "; ".join(f"`{_trim(c, 80)}`" for c in f.get("called_from", []))
+        + " |"
+        for f in cpu["top_self"][:15]
+    ]
+    lines += [
+        "",
+        "The integration's functions by cumulative time (their callees included):",
+        "",
+        "| function | calls | cumulative ms | self ms |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{_trim(f['function'], 90)}` | {f['calls']} | {f['cumulative_ms']:.1f} | "
+        f"{f['self_ms']:.1f} |"
+        for f in cpu["top_integration_cumulative"][:12]
+    ]
+    lines += [
+        "",
+        (
+            f"Memory: traced allocations grew by at most "
+            f"{memory['traced_peak_growth_mib']:.1f} MiB during the burst "
+            f"(tracemalloc's peak); the snapshot nearest that peak "
+            f"(+{memory['snapshot_growth_mib']:.1f} MiB, {memory['snapshot_at_s']:.2f} s "
+            "in) charges what is alive to the innermost frame in the integration:"
+        ),
+        "",
+        "| integration function holding it | MiB | blocks |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| `{f['function']}` | {f['mib']:.2f} | {f['blocks']} |"
+        for f in memory.get("by_integration_function", [])[:10]
+    ]
+    lines += [
+        (
+            f"| (allocated outside any integration frame) | "
+            f"{memory.get('outside_integration_mib', 0):.2f} | |"
+        ),
+        "",
+        "By allocation line:",
+        "",
+        "| line | function | MiB | blocks |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{f['line']}` | `{f['function']}` | {f['mib']:.2f} | {f['blocks']} |"
+        for f in memory.get("by_line", [])[:10]
+    ]
+    lines += [
+        "",
+        (
+            f"JSON encoding of one sendMail body with this JPEG "
+            f"({encoding['body_bytes'] / 1024:.0f} KiB): `json.dumps` "
+            f"{encoding['json_dumps_ms']:.2f} ms, Home Assistant's `json_bytes` "
+            f"(orjson) {encoding['orjson_json_bytes_ms']:.2f} ms (best of 5 x 30, "
+            "in the benchmark's Home Assistant process)."
+        ),
+    ]
+    return lines
+
+
+def _apprise_upload_note(results: dict[str, Any]) -> list[str]:
+    """Explain Apprise's 100 MB failure, only when the run saw that failure."""
+    apprise = results["apprise"]
+    big = apprise["big"]
+    statuses = big["emulator"]["recent_statuses"]
+    if (
+        apprise["apprise_version"] != "2.2.0"
+        or big["delivery"]["intact_attachments"]
+        or statuses.get("createDraft 400", 0) == 0
+    ):
+        return []
+    return [
+        "",
+        (
+            "Why Apprise's 100 MB alert failed in this run (its requests above: "
+            f"{', '.join(f'{k} {v}' for k, v in statuses.items())}), as read in Apprise "
+            "2.2.0's `plugins/office365.py`: it creates the draft by POSTing its "
+            '*sendMail* body (`{"message": ..., "saveToSentItems": ...}`) to '
+            "`/users/{source}/messages`, which Graph (like the emulator) refuses with "
+            "400 `RequestBodyRead`, so nothing is uploaded. The code after that point "
+            "has further faults this run cannot reach: `createUploadSession` goes to "
+            "`/users/{source}/message/{id}/...` (singular `message`), every PUT says "
+            "`Content-Range: bytes 0-5242879/104857600` (the start offset is never "
+            "advanced) and carries the `Authorization` header, and the final `send` "
+            "goes to a hard-coded `https://graph.microsoft.com/v1.0` URL."
+        ),
+    ]
+
+
+def _method(results: dict[str, Any]) -> str:
+    env = results["environment"]
+    single = results["summary"]["ours"]["single_alert"]
+    return f"""\
+- Receivers: one emulator process (`python -m emulator` under
+  `bench.emulator_probe`, which logs when each request body's last byte was
+  parsed), and one SMTP server process (aiosmtpd {env.get("aiosmtpd", "?")},
+  127.0.0.1, STARTTLS required, a CA and certificate generated for the run).
+  Their statistics are reset before each phase and read after it; request
+  counts are the emulator's, token requests included. Their CPU time is read
+  from `/proc/PID/stat`.
+- Ours and smtp: one real `HomeAssistant` core (Home Assistant
+  {env["homeassistant"]} on Python {env["python"]}, venv `{env["lane"]}`; its
+  event loop policy and executor, registries, core config with
+  `allowlist_external_dirs`, blocking-I/O detection on). Ours: an `o365`
+  config entry against the emulator; each alert is `notify.o365` with
+  `data.attachments`. smtp: the `smtp` notify platform set up from
+  configuration (`encryption: starttls`, `verify_ssl` at its default, on);
+  each alert is its action with the same title, message, three `target`
+  addresses and the JPEG as `data.images`. Both: `hass.services.async_call(...,
+  blocking=True)`, all alerts of a burst fired at once, rounds alternating.
+- Then (ours only) a signed-in account is added through the config flow, as a
+  person adds one (the `sign_in` step, the code entered through the emulator's
+  `POST /_emulator/devicelogin`); the same burst goes through it to
+  `/me/sendMail`: one round.
+- Apprise {env["apprise"]} in its own venv: `Apprise.notify()` per alert, in
+  turn; one message per recipient. As shipped its plugin waits until 0.2 s
+  have passed since its previous request before each request; unpaced, the
+  plugin object's `request_rate_per_sec` is 0. Only its `graph_url`/`auth_url`
+  class attributes are pointed at the emulator.
+- Each sender sends one unmeasured warm-up alert first. Single alerts:
+  {single["to_last_byte"]["n"]} per sender, one at a time, each after a
+  {LATENCY_PAUSE_S} s pause; the clock starts just before the action (or
+  `notify()`) is called and stops at the receiver's receipt of the message's
+  last byte (`CLOCK_MONOTONIC`, one clock for all processes). No camera: the
+  snapshot is the JPEG file on disk, read at each alert.
+- Memory, the same for every sender: `gc.collect()` and `malloc_trim(0)` before
+  each measured phase; growth is peak RSS minus RSS at the start of the phase:
+  `VmRSS` sampled by a thread, and the kernel's exact peak `VmHWM` after
+  resetting it (`/proc/self/clear_refs`); the larger is reported.
+- CPU time: `getrusage(RUSAGE_SELF)` user+system of the sender's process (all
+  threads), minus the RSS sampler thread's own CPU time. Ours and smtp share a
+  process, but never a phase. The loop thread's share is `thread_time()`.
+- Event-loop stalls: every callback on Home Assistant's loop is timed by
+  wrapping `asyncio.Handle._run`; its loop-thread CPU time is shown beside it
+  (the difference is time the OS ran other processes).
+"""
+
+
+def render(results: dict[str, Any]) -> str:
+    """Return ``results.md``."""
+    env = results["environment"]
+    summary = results["summary"]
+    names = _names(results)
+    ours = results["ours"]
+    lines = [
+        "# Benchmark: notify.o365 vs Home Assistant's smtp and Apprise's Office 365 plugin",
+        "",
+        (
+            f"Run {env['date']} on {env['cpu']} ({env['cores']} cores), commit "
+            f"`{env['commit']}`. Home Assistant {env['homeassistant']} on Python "
+            f"{env['python']} (venv `{env['lane']}`), aiohttp {env['aiohttp']}, "
+            f"msal {env['msal']}, orjson {env['orjson']}; Apprise {env['apprise']} "
+            f"and aiosmtpd {env['aiosmtpd']} in the bench venv (Python "
+            f"{env['bench_python']}). Load average (1 min) when each driver "
+            f"started: Home Assistant {results['load'].get('ha')}, Apprise "
+            f"{results['load'].get('apprise')}. Produced by `scripts/bench`."
+        ),
+        "",
+        "## Results",
+        "",
+    ]
+    lines += [f"- {line}" for line in findings(results)]
+    lines += [
+        "",
+        "| | " + " | ".join(names[k] for k in SENDERS) + " |",
+        "|---|" + "---|" * len(SENDERS),
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in _sender_rows(results)]
+    targets = dict(summary["targets"])
+    if "signed_in" in summary:
+        targets.update(summary["signed_in"]["targets"])
+    lines += [
+        "",
+        "## Targets",
+        "",
+        _targets_line(summary),
+        "",
+        "| target | result | |",
+        "|---|---|---|",
+    ]
+    for name, verdict in targets.items():
+        mark = "met" if verdict["met"] else "**missed**"
+        lines.append(f"| {name} | {mark} | {verdict['detail']} |")
+    lines += ["", "## Ours alone", "", "| | | note |", "|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in _loop_rows(results)]
+    if "signed_in" in ours:
+        lines += ["| " + " | ".join(row) + " |" for row in _signed_in_rows(results)]
+    lines += ["", "| | | |", "|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in _big_rows(results)]
+    lines += _apprise_upload_note(results)
+    if "profile" in ours:
+        lines += ["", *_profile_lines(ours["profile"])]
+    lines += ["", "## Details", "", *_details(results)]
+    lines += ["", "## How it is measured", "", _method(results)]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _details(results: dict[str, Any]) -> list[str]:
+    ours, smtp, apprise = results["ours"], results["smtp"], results["apprise"]
+    rounds = ours["burst_rounds"]
+    worst = max(rounds, key=lambda r: r["stalls"]["max_ms"])
+    busiest = max(rounds, key=lambda r: r["stalls"]["max_busy_ms"])
+    og, ag = ours["big"], apprise["big"]
+    lines = [
+        f"- Longest stall in the bursts: `{_tail(worst['stalls']['max_callback'])}`",
+        (
+            "- Longest callback by loop-thread CPU in the bursts: "
+            f"`{_tail(busiest['stalls']['max_busy_callback'])}`"
+        ),
+        f"- Longest stall with 100 MB: `{_tail(og['stalls']['max_callback'])}`",
+        (
+            f"- smtp: action `{smtp['service']}`; configuration "
+            f"`{ {k: v for k, v in smtp['config'].items() if k != 'platform'} }`."
+        ),
+        "- smtp's failed calls per round: "
+        + ", ".join(str(r["failed_calls"]) for r in smtp["burst_rounds"])
+        + (
+            f" (e.g. `{_trim(smtp['burst']['errors'][0], 200)}`)"
+            if smtp["burst"]["errors"]
+            else ""
+        )
+        + "; ours': "
+        + ", ".join(str(r["failed_calls"]) for r in rounds)
+        + ".",
+        "- Apprise's failed notify() calls per round: "
+        + "; ".join(
+            f"{mode} " + ", ".join(str(r["failed_calls"]) for r in m["burst_rounds"])
+            for mode, m in apprise["modes"].items()
+        )
+        + ".",
+    ]
+    if ag.get("log"):
+        lines.append(
+            f"- Apprise's 100 MB alert: {ag['error']}. Its log: "
+            + "; ".join(
+                f"`{_trim(' '.join(line.split()), 330)}`" for line in ag["log"][:3]
+            )
+        )
+    lines.append(
+        "- Apprise's requests for it: "
+        + "; ".join(f"`{line}`" for line in ag["requests_log"])
+    )
+    if og["requests_log"]:
+        lines.append(
+            f"- Our requests for it: {len(og['requests_log'])} "
+            f"(`{og['requests_log'][0]}` … `{og['requests_log'][-1]}`)"
+        )
+    lines.append(f"- Our integration's client counters: {ours['integration']}.")
+    if "signed_in" in ours:
+        signed_in = ours["signed_in"]
+        lines.append(
+            f"- Signed-in account `{signed_in['account']}` (entry `auth_type` "
+            f"{signed_in['auth_type']!r}); its client counters after its burst: "
+            f"{signed_in['integration']}; its sign-in, as the emulator logged it: "
+            + "; ".join(f"`{line}`" for line in signed_in["setup"]["requests_log"])
+        )
+    return lines
+
+
+# -- README -----------------------------------------------------------------------
+
+
+def readme_section(results: dict[str, Any], out_dir: Path, readme: Path) -> str:
+    """Return the README's Benchmarks section (its heading included)."""
+    env = results["environment"]
+    s = results["summary"]
+    names = _names(results)
+    rel = Path(out_dir).resolve().relative_to(readme.resolve().parent).as_posix()
+    alerts = results["ours"]["alerts"]
+    rounds = s["rounds_per_sender"]["ours"]
+
+    def single(key: str) -> str:
+        f = s[key]["single_alert"]["to_last_byte"]
+        return f"{_ms(f['p50_ms'], 1)} / {_ms(f['p95_ms'], 1)}"
+
+    rows = [
+        ("burst throughput", lambda k: f"{s[k]['throughput']:.1f} alerts/s"),
+        ("CPU per alert", lambda k: f"{s[k]['cpu_ms']:.2f} ms"),
+        (
+            "CPU per delivered message",
+            lambda k: (
+                f"{_ms(s[k]['cpu_ms_per_message'])} "
+                f"({s[k]['messages_per_alert']:.0f} per alert)"
+            ),
+        ),
+        ("single alert, call to last byte p50 / p95", single),
+        (
+            "burst peak RSS growth (worst round)",
+            lambda k: _mib(s[k]["rss_growth_worst"]),
+        ),
+    ]
+    big_ours = results["ours"]["big"]
+    big_apprise = results["apprise"]["big"]
+    lines = [
+        "## Benchmarks",
+        "",
+        f"![Benchmark: notify.o365 against Home Assistant's smtp and Apprise]({rel}/bench.png)",
+        "",
+        _wrap(
+            f"Made with `scripts/bench` (after `scripts/setup`). In one run, "
+            f"{alerts} alerts, each with a 150 KB JPEG and three To recipients, "
+            f"are sent {_times_word(rounds)} by each sender: this integration and "
+            "Home Assistant's own `smtp` notify (to a local SMTP server with "
+            f"STARTTLS), both in one Home Assistant {env['homeassistant']} "
+            f"(Python {env['python']}, venv `{env['lane']}`), and Apprise "
+            f"{env['apprise']}'s Office 365 plugin as shipped and with its pacing "
+            "off, against the same local Graph emulator. Run "
+            f"{env['date']}, {env['cores']} cores, commit `{env['commit']}`; "
+            "every figure below is that run's."
+        ),
+        "",
+        "| | " + " | ".join(names[k] for k in SENDERS) + " |",
+        "|---|" + "---|" * len(SENDERS),
+    ]
+    lines += [
+        f"| {label} | " + " | ".join(fn(k) for k in SENDERS) + " |"
+        for label, fn in rows
+    ]
+    lines += [
+        "",
+        *[
+            _wrap(f"- {line}", bullet=True)
+            for line in findings(results, skip=frozenset({"smtp_sending"}))
+        ],
+        _wrap(
+            "- **100 MB attachment**: ours "
+            + (
+                f"delivered it in {big_ours['wall_s']:.2f} s, "
+                f"+{_mib(big_ours['memory']['peak_growth'])} memory"
+                if big_ours["delivery"]["intact_attachments"]
+                else f"failed ({big_ours['error']})"
+            )
+            + "; Apprise as shipped "
+            + (
+                "delivered it"
+                if big_apprise["delivery"]["intact_attachments"]
+                else f"failed ({big_apprise['error']})"
+            )
+            + "; smtp was not sent one.",
+            bullet=True,
+        ),
+        _wrap(f"- {_targets_line(s)}", bullet=True),
+        "",
+        _wrap(
+            "Every figure, the method, where ours spends CPU and memory, and "
+            f"the fairness notes: [{rel}/results.md]({rel}/results.md)."
+        ),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, results: dict[str, Any], out_dir: Path) -> None:
+    """Replace the README's Benchmarks section (up to the next ``## `` heading)."""
+    text = readme.read_text(encoding="utf-8")
+    match = re.search(r"^## Benchmarks\n.*?(?=^## )", text, flags=re.M | re.S)
+    if match is None:
+        raise SystemExit(f"{readme} has no '## Benchmarks' section followed by another")
+    section = readme_section(results, out_dir, readme)
+    readme.write_text(
+        text[: match.start()] + section + "\n" + text[match.end() :], encoding="utf-8"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Render ``results.md`` (and a README section) again from ``results.json``."""
+    import argparse  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--readme", type=Path)
+    args = parser.parse_args(argv)
+    results = json.loads(args.results.read_text(encoding="utf-8"))
+    out_dir = args.results.parent
+    (out_dir / "results.md").write_text(render(results), encoding="utf-8")
+    if args.readme:
+        update_readme(args.readme, results, out_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
