@@ -38,6 +38,10 @@ from custom_components.o365.const import (
     DOMAIN,
 )
 from emulator.client_certs import SelfSignedCertificate
+from tests import aiohttp_compat
+
+# aioresponses 0.7.9 cannot build responses on aiohttp 3.14 by itself.
+aiohttp_compat.install()
 
 TENANT_ID = "6babcaad-604b-40ac-a9d7-9fd97c0b779f"
 CLIENT_ID = "0f0c0f8e-2b7a-4d0e-9a51-4d0c3a1e7b11"
