@@ -217,9 +217,22 @@ def _details(err: vol.Invalid) -> str:
     return "; ".join(_describe(error) for error in errors)
 
 
+def _is_unknown_key(err: vol.Invalid) -> bool:
+    """Return True for a key the schema does not know.
+
+    voluptuous says "extra keys not allowed"; probatio, which Home Assistant
+    2026.10 validates with in its place, says "not a valid option" and codes
+    the error ``extra_keys_not_allowed``.
+    """
+    return (
+        getattr(err, "code", None) == "extra_keys_not_allowed"
+        or err.error_message == "extra keys not allowed"
+    )
+
+
 def _describe(err: vol.Invalid) -> str:
     path = ".".join(str(p) for p in err.path)
-    if err.error_message == "extra keys not allowed":
+    if _is_unknown_key(err):
         return f"unknown key '{path}'"
     return f"{err.error_message} ({path})" if path else err.error_message
 
