@@ -29,6 +29,18 @@ SENSOR = "sensor.alerts_contoso_com_credential_expires"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _cryptography_meets_the_real_datetime() -> None:
+    """Make a certificate before any test freezes the clock.
+
+    cryptography's Rust core (version 50, with Home Assistant 2026.10) looks
+    up ``datetime.datetime`` on first use and keeps it: first used under
+    freezegun, it keeps freezegun's class and refuses real datetimes such as
+    ``NOW``. Other test modules usually use it first; this one alone did not.
+    """
+    make_self_signed_certificate("first use")
+
+
 async def set_up(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
