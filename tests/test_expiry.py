@@ -145,6 +145,19 @@ async def test_secret_expiry_from_the_options(
     assert len(graph_mock.calls("GET", "/applications")) == asked
 
 
+async def test_the_entered_date_is_watched_without_an_update_listener(
+    hass: HomeAssistant, graph_mock: GraphMock, init_integration: MockConfigEntry
+) -> None:
+    """Home Assistant 2026.10 takes an update listener for one that reloads, and
+    warns when a reauth or reconfigure flow reloads an entry that has one."""
+    assert init_integration.update_listeners == []
+    # Options saved with the same date do not ask Graph again.
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    await hass.config_entries.options.async_configure(result["flow_id"], {})
+    await hass.async_block_till_done()
+    assert len(graph_mock.calls("GET", "/applications")) == 1
+
+
 async def test_repairs_at_30_and_7_days_then_cleared(
     hass: HomeAssistant,
     graph_mock: GraphMock,

@@ -158,16 +158,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> bool
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(expiry.async_start())
     entry.async_on_unload(async_keep_signed_in(hass, account, connection))
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     entry.async_create_background_task(
         hass, account.async_run_outbox(), f"{DOMAIN} outbox {entry.data[CONF_SOURCE]}"
     )
     return True
-
-
-async def _async_options_updated(hass: HomeAssistant, entry: O365ConfigEntry) -> None:
-    """Options are read when used; only the entered secret expiry needs a check."""
-    await entry.runtime_data.expiry.async_options_changed()
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> bool:

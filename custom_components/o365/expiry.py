@@ -23,8 +23,16 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
+from homeassistant.config_entries import (
+    SIGNAL_CONFIG_ENTRY_CHANGED,
+    ConfigEntry,
+    ConfigEntryChange,
+)
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.dispatcher import (
+    async_dispatcher_connect,
+    async_dispatcher_send,
+)
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import dt as dt_util
 
@@ -106,6 +114,8 @@ class CredentialExpiry:
         self.source: ExpirySource | None = None
         #: Graph refused to show the app registration (no Application.Read.All).
         self._registration_refused = False
+        #: The date entered in the options, to notice when it changes.
+        self._entered = entry.options.get(CONF_SECRET_EXPIRES)
 
     @property
     def applies(self) -> bool:
@@ -117,21 +127,45 @@ class CredentialExpiry:
 
     @callback
     def async_start(self) -> Callable[[], None]:
-        """Check now (in the background) and every day; return the stop function."""
+        """Check now, daily and on a new entered date; return the stop function."""
         if not self.applies:
             return lambda: None
         self._entry.async_create_background_task(
             self._hass, self.async_check(), f"{DOMAIN} credential expiry"
         )
-        return async_track_time_interval(
+        stop_daily = async_track_time_interval(
             self._hass,
             self._async_check_interval,
             CHECK_INTERVAL,
             cancel_on_shutdown=True,
         )
+        # Home Assistant's signal for every entry change, not an update
+        # listener: Home Assistant 2026.10 takes an update listener for one
+        # that reloads, and warns when a reauth or reconfigure flow reloads
+        # the entry while it has one.
+        stop_watching = async_dispatcher_connect(
+            self._hass, SIGNAL_CONFIG_ENTRY_CHANGED, self._async_entry_changed
+        )
+
+        def stop() -> None:
+            stop_daily()
+            stop_watching()
+
+        return stop
 
     async def _async_check_interval(self, _: datetime) -> None:
         await self.async_check()
+
+    async def _async_entry_changed(
+        self, change: ConfigEntryChange, entry: ConfigEntry[Any]
+    ) -> None:
+        """Use the date entered in the options once it changes."""
+        if change is not ConfigEntryChange.UPDATED or entry is not self._entry:
+            return
+        entered = entry.options.get(CONF_SECRET_EXPIRES)
+        if entered != self._entered:
+            self._entered = entered
+            await self.async_options_changed()
 
     async def async_check(self) -> None:
         """Find the expiry date and raise or clear the warnings."""
