@@ -53,6 +53,10 @@ from custom_components.o365.const import (
     DOMAIN,
 )
 from emulator.client_certs import SelfSignedCertificate
+from tests import aiohttp_compat
+
+# aioresponses 0.7.9 cannot build responses on aiohttp 3.14 by itself.
+aiohttp_compat.install()
 
 TENANT_ID = "6babcaad-604b-40ac-a9d7-9fd97c0b779f"
 CLIENT_ID = "0f0c0f8e-2b7a-4d0e-9a51-4d0c3a1e7b11"
@@ -391,9 +395,10 @@ class Clock:
     real time passes for any wait of the integration.
     """
 
-    #: Event-loop turns that let socket I/O with an in-process server progress
-    #: before the loop counts as idle.
-    SPINS = 50
+    #: Turns of the event loop with nothing to run (and nothing in threads)
+    #: before the loop counts as idle: socket I/O with an in-process server
+    #: shows up within a turn or two.
+    SPINS = 20
 
     def __init__(self, hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
         self.hass = hass
@@ -401,29 +406,38 @@ class Clock:
         # asyncio's debug mode would report every jump of the clock as a
         # callback that took that long.
         hass.loop.slow_callback_duration = float("inf")
+        # Every job handed to a thread (Home Assistant's, and the event
+        # loop's own: DNS lookups): the clock never jumps while one runs.
+        self._in_threads: set[asyncio.Future[Any]] = set()
+        run_in_executor = hass.loop.run_in_executor
+
+        def tracked(executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
+            future = run_in_executor(executor, func, *args)
+            self._in_threads.add(future)
+            future.add_done_callback(self._in_threads.discard)
+            return future
+
+        hass.loop.run_in_executor = tracked  # type: ignore[method-assign]
         #: Seconds the clock was moved in all.
         self.moved = 0.0
 
     async def idle(self) -> None:
         """Let everything run that can run without the clock moving.
 
-        Work in the executor (MSAL, files) is waited for; tasks run while the
-        event loop turns. A task that waits on the clock (an action retrying,
+        Work in threads (MSAL, files, DNS lookups) is waited for; tasks run
+        while the event loop turns. A task that waits on the clock (an action retrying,
         say) stays waiting: ``async_block_till_done`` would wait for it
         forever, as Home Assistant tracks an entity's action as its task.
         """
-        hass = self.hass
-        while True:
-            for _ in range(self.SPINS):
-                await asyncio.sleep(0)
-            in_executor = [
-                future
-                for future in (*hass._tasks, *hass._background_tasks)
-                if not future.done() and not isinstance(future, asyncio.Task)
-            ]
-            if not in_executor:
-                return
-            await asyncio.wait(in_executor)
+        ready = self.hass.loop._ready  # type: ignore[attr-defined]
+        quiet = 0
+        while quiet < self.SPINS:
+            await asyncio.sleep(0)
+            if in_threads := [f for f in self._in_threads if not f.done()]:
+                await asyncio.wait(in_threads)
+                quiet = 0
+            # Quiet: nothing else was ready to run in this turn of the loop.
+            quiet = quiet + 1 if not ready else 0
 
     async def tick(self, seconds: float) -> None:
         """Move the clock on by ``seconds`` and run what became due."""

@@ -29,6 +29,18 @@ SENSOR = "sensor.alerts_contoso_com_credential_expires"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _cryptography_meets_the_real_datetime() -> None:
+    """Make a certificate before any test freezes the clock.
+
+    cryptography's Rust core (version 50, with Home Assistant 2026.10) looks
+    up ``datetime.datetime`` on first use and keeps it: first used under
+    freezegun, it keeps freezegun's class and refuses real datetimes such as
+    ``NOW``. Other test modules usually use it first; this one alone did not.
+    """
+    make_self_signed_certificate("first use")
+
+
 async def set_up(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -131,6 +143,19 @@ async def test_secret_expiry_from_the_options(
     )
     assert state.attributes["source"] == "option"
     assert len(graph_mock.calls("GET", "/applications")) == asked
+
+
+async def test_the_entered_date_is_watched_without_an_update_listener(
+    hass: HomeAssistant, graph_mock: GraphMock, init_integration: MockConfigEntry
+) -> None:
+    """Home Assistant 2026.10 takes an update listener for one that reloads, and
+    warns when a reauth or reconfigure flow reloads an entry that has one."""
+    assert init_integration.update_listeners == []
+    # Options saved with the same date do not ask Graph again.
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    await hass.config_entries.options.async_configure(result["flow_id"], {})
+    await hass.async_block_till_done()
+    assert len(graph_mock.calls("GET", "/applications")) == 1
 
 
 async def test_repairs_at_30_and_7_days_then_cleared(

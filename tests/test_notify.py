@@ -501,6 +501,24 @@ async def test_invalid_data_is_refused(
     assert graph_mock.sent() == []
 
 
+async def test_unknown_keys_are_named_in_our_words(
+    hass: HomeAssistant, graph_mock: GraphMock, init_integration: MockConfigEntry
+) -> None:
+    """Each unknown key is named the same way whichever validator Home Assistant has.
+
+    voluptuous (2025.4) says "extra keys not allowed", probatio (2026.10) "not a
+    valid option" and, for a near miss like ``camera``, suggests ``cameras``.
+    """
+    with pytest.raises(ServiceValidationError) as info:
+        await notify(hass, message="x", data={"camera": "camera.x", "colour": "red"})
+    text = str(info.value)
+    assert "unknown key 'camera'" in text
+    assert "unknown key 'colour'" in text
+    assert "extra keys" not in text
+    assert "valid option" not in text
+    assert graph_mock.sent() == []
+
+
 async def test_unknown_key_is_named_in_our_words(
     hass: HomeAssistant, graph_mock: GraphMock, init_integration: MockConfigEntry
 ) -> None:

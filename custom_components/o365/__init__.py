@@ -11,8 +11,15 @@ the outbox (:mod:`.outbox`) that :mod:`.outbox_worker` delivers later.
 
 from __future__ import annotations
 
+from functools import partial
 import mimetypes
+from typing import Any
 
+from homeassistant.config_entries import (
+    SIGNAL_CONFIG_ENTRY_CHANGED,
+    ConfigEntry,
+    ConfigEntryChange,
+)
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import (
@@ -22,6 +29,7 @@ from homeassistant.exceptions import (
     HomeAssistantError,
 )
 from homeassistant.helpers import config_validation as cv, issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.typing import ConfigType
 import voluptuous as vol
 
@@ -36,6 +44,7 @@ from .account import (
 from .budget import RecipientBudget
 from .connection import async_connect
 from .const import (
+    CONF_SECRET_EXPIRES,
     CONF_SOURCE,
     CONF_TOKEN_CACHE,
     DOMAIN,
@@ -158,7 +167,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: O365ConfigEntry) -> bool
     account.expiry = CredentialExpiry(hass, entry, connection)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(account.expiry.async_start())
-    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+    # Home Assistant's signal for entry changes, not an update listener:
+    # Home Assistant 2026.10 takes an update listener for one that reloads,
+    # and warns when a reauth or reconfigure flow reloads an entry with one.
+    entry.async_on_unload(
+        async_dispatcher_connect(
+            hass, SIGNAL_CONFIG_ENTRY_CHANGED, partial(_async_entry_changed, entry)
+        )
+    )
     cancel_keep_alive = async_keep_signed_in(hass, account, connection)
 
     @callback
@@ -181,18 +197,31 @@ def _async_apply_options(account: O365Account) -> None:
     account.budget.limit = account.options.daily_recipient_limit
 
 
-async def _async_entry_updated(hass: HomeAssistant, entry: O365ConfigEntry) -> None:
-    """Apply new options; a new shared mailbox needs new tokens: reload."""
-    account = entry.runtime_data
-    before = account.options.from_mailbox
-    _async_apply_options(account)
-    if account.options.from_mailbox != before:
-        hass.config_entries.async_schedule_reload(entry.entry_id)
+@callback
+def _async_entry_changed(
+    entry: O365ConfigEntry, change: ConfigEntryChange, changed: ConfigEntry[Any]
+) -> None:
+    """Apply new options at once; a new shared mailbox needs new tokens: reload.
+
+    Data changes (a rotated token cache) need nothing; a reauth or reconfigure
+    reloads the entry itself.
+    """
+    if change is not ConfigEntryChange.UPDATED or changed is not entry:
         return
-    if account.expiry is not None:
+    account = entry.runtime_data
+    before = account.options
+    _async_apply_options(account)
+    after = account.options
+    if after.from_mailbox != before.from_mailbox:
+        account.hass.config_entries.async_schedule_reload(entry.entry_id)
+    elif account.expiry is not None and (
+        entry.options.get(CONF_SECRET_EXPIRES) != account.expiry.entered
+    ):
         # It may ask Graph (with retries): never hold up the entry's update.
         entry.async_create_background_task(
-            hass, account.expiry.async_options_changed(), f"{DOMAIN} expiry date"
+            account.hass,
+            account.expiry.async_options_changed(),
+            f"{DOMAIN} expiry date",
         )
 
 

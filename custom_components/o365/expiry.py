@@ -107,6 +107,8 @@ class CredentialExpiry:
         self.source: ExpirySource | None = None
         #: Graph refused to show the app registration (no Application.Read.All).
         self._registration_refused = False
+        #: The date entered in the options when it was last used.
+        self.entered: str | None = entry.options.get(CONF_SECRET_EXPIRES)
 
     @property
     def applies(self) -> bool:
@@ -141,6 +143,7 @@ class CredentialExpiry:
 
     async def async_options_changed(self) -> None:
         """Use a newly entered date, asking Graph again only if it must."""
+        self.entered = self._entry.options.get(CONF_SECRET_EXPIRES)
         if not self.applies or self.source in ("certificate", "app_registration"):
             return  # the date does not come from the options
         if self._registration_refused:

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeassistant.components.notify import NotifyEntity, NotifyEntityFeature
+# NotifyEntityFeature: Home Assistant 2026.10 defines it in notify.const (2025.4
+# does not) and notify imports it from there, which mypy calls not exported.
+from homeassistant.components.notify import (  # type: ignore[attr-defined, unused-ignore]
+    NotifyEntity,
+    NotifyEntityFeature,
+)
 from homeassistant.components.notify.const import (
     ATTR_DATA,
     ATTR_TARGET,

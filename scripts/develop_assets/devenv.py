@@ -19,8 +19,10 @@ and the o365 integration.
 
 It works with either test lane's virtual environment: ``scripts/develop``
 uses ``.venv`` (Home Assistant 2025.4), ``scripts/develop --newest`` uses
-``.venv-newest`` (the newest Home Assistant that runs on Python 3.13); both
-keep their state apart (``.develop/`` and ``.develop-newest/``).
+``.venv-newest`` (the newest Home Assistant, 2026.10 on Python 3.14); both
+keep their state apart (``.develop/`` and ``.develop-newest/``). Where Home
+Assistant listens is set in configuration.yaml on 2025.4 and in its HTTP
+settings store on newer versions (:func:`write_config`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Mapping
+from datetime import UTC, datetime
+import importlib
 import importlib.metadata
 import json
 import os
@@ -36,6 +40,7 @@ import shutil
 import signal
 import sys
 import time
+from types import ModuleType
 from typing import Any, TextIO
 
 import aiohttp
@@ -98,16 +103,78 @@ api:
 media_source:
 automation: !include automations.yaml
 
-http:
-  server_host: 127.0.0.1
-  server_port: {port}
-
-logger:
+{http}logger:
   default: warning
   logs:
     custom_components.o365: debug
     homeassistant.components.camera: info
 """
+
+
+#: Where Home Assistant listens; the port is chosen per run.
+HTTP_HOST = "127.0.0.1"
+HTTP_YAML = """\
+http:
+  server_host: {host}
+  server_port: {port}
+
+"""
+
+
+def _http_config_store() -> ModuleType | None:
+    """Return Home Assistant's HTTP settings store module, if it has one.
+
+    Newer Home Assistant (2026.10 has it) keeps the HTTP settings in
+    ``.storage/http``, set under Settings > System > Network: a change is a
+    "pending" trial until the user confirms it in a dialog that covers the page
+    (``dialog-http-pending-config``), else it is reverted, with a restart, after
+    five minutes. An ``http:`` block in configuration.yaml is imported once as
+    such a trial, then ignored with a repair issue.
+    """
+    try:
+        module = importlib.import_module("homeassistant.components.http.config")
+    except ImportError:  # Home Assistant 2025.4: configuration.yaml only
+        return None
+    return module if hasattr(module, "HTTPConfigStore") else None
+
+
+def _write_http_settings(config_dir: Path, *, port: int) -> str:
+    """Set where Home Assistant listens; return the YAML for it, if any.
+
+    With the settings store, write it as it is once the user has confirmed
+    these settings (the "stable" ones, nothing pending, nothing to import from
+    YAML), so no dialog asks and nothing reverts; the port may differ from the
+    previous run's. Otherwise return the ``http:`` block.
+    """
+    store = _http_config_store()
+    if store is None:
+        return HTTP_YAML.format(host=HTTP_HOST, port=port)
+    stable = {
+        **store.HTTP_STORAGE_SCHEMA(
+            {store.CONF_SERVER_HOST: [HTTP_HOST], store.CONF_SERVER_PORT: port}
+        ),
+        store.HTTP_CONFIG_CREATED_AT: datetime.now(UTC).isoformat(),
+        store.HTTP_CONFIG_ERROR: None,
+        store.HTTP_CONFIG_ERROR_MESSAGE: None,
+    }
+    path = config_dir / ".storage" / store.STORAGE_KEY
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "version": store.STORAGE_VERSION,
+                "minor_version": store.STORAGE_MINOR_VERSION,
+                "key": store.STORAGE_KEY,
+                "data": {
+                    store.KEY_STABLE: stable,
+                    store.KEY_PENDING: None,
+                    store.KEY_YAML_MIGRATION_DONE: True,
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+    return ""
 
 
 def write_config(config_dir: Path, *, port: int) -> None:
@@ -117,8 +184,9 @@ def write_config(config_dir: Path, *, port: int) -> None:
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(ROOT / "custom_components", target_is_directory=True)
+    http = _write_http_settings(config_dir, port=port)
     (config_dir / "configuration.yaml").write_text(
-        CONFIGURATION_YAML.format(assets=FRONT_DOOR_JPEG.parent, port=port),
+        CONFIGURATION_YAML.format(assets=FRONT_DOOR_JPEG.parent, http=http),
         encoding="utf-8",
     )
     automations = config_dir / "automations.yaml"

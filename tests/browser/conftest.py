@@ -116,7 +116,8 @@ async def home_assistant(
 
     Yield a ``devenv.HomeAssistantApi`` signed in as the dev user. Home
     Assistant's log is copied to the artefacts when it stops, named after the
-    test (``home-assistant.<test>.log``).
+    test (``home-assistant.<test>.log``); no integration may have failed to
+    set up (with --skip-pip, a missing package of the lane shows there).
     """
     config_dir = tmp_path / "config"
     port = _free_port()
@@ -143,6 +144,8 @@ async def home_assistant(
             log = config_dir / "home-assistant.log"
             if log.exists():
                 shutil.copy(log, artifacts / f"home-assistant.{request.node.name}.log")
+    failed = re.findall(r"Setup failed for .*", log.read_text(encoding="utf-8"))
+    assert not failed, failed
 
 
 async def _only_loopback(route: Route) -> None:

@@ -5,7 +5,7 @@ the integration through Settings > Devices & services > Add integration, opens
 the form of the ``o365.send_message`` action in Developer tools (every field
 labelled, no translation error), and, after an alert with the camera snapshot
 went out, opens the emulator's inbox and checks that the snapshot is shown
-inline. It runs on either test lane's Home Assistant (2025.4 and 2026.2, whose
+inline. It runs on either test lane's Home Assistant (2025.4 and 2026.10, whose
 frontends differ: the dashboard opened after login, the action picker).
 """
 
@@ -104,7 +104,7 @@ async def wait_for_dashboard(page: Page) -> str:
     """Wait for the dashboard the frontend opens after login; return its path.
 
     Which one depends on the frontend: ``/lovelace/0`` (2025.4) or
-    ``/home/overview`` (2026.2, whose default is the new Home dashboard).
+    ``/home/...`` (2026.2 and later, whose default is the new Home dashboard).
     """
     await page.wait_for_url(_is_dashboard)
     await expect(page.locator("ha-sidebar")).to_be_visible()
@@ -116,7 +116,7 @@ async def wait_for_dashboard(page: Page) -> str:
 async def open_add_integration(page: Page, artifacts: Path) -> None:
     """Settings > Devices & services > Add integration > o365: its first step."""
     # Right after login the sidebar may not react yet: click until it does.
-    # Its Settings item is an option (2025.4) or a list item (2026.2).
+    # Its Settings item is an option (2025.4) or a list item (2026.2 and later).
     settings = page.locator("ha-sidebar").locator("a[href='/config']").first
     for _ in range(10):
         await settings.click()
@@ -126,7 +126,11 @@ async def open_add_integration(page: Page, artifacts: Path) -> None:
     await page.get_by_text("Devices & services", exact=True).click()
     await expect(page).to_have_url(re.compile(r"/config/integrations"))
     await page.get_by_role("button", name="Add integration").click()
-    await page.get_by_role("textbox", name="Search for a brand name").fill("o365")
+    # A labelled field (2025.4) or one with only a placeholder (2026.10).
+    search = "Search for a brand name"
+    await (
+        page.get_by_role("textbox", name=search).or_(page.get_by_placeholder(search))
+    ).fill("o365")
     brand = page.locator("ha-integration-list-item", has_text=INTEGRATION)
     await expect(brand).to_be_visible()
     await page.screenshot(path=artifacts / "03-search.png")
@@ -163,14 +167,14 @@ async def add_integration(page: Page, artifacts: Path) -> None:
     await page.get_by_role("button", name="Submit").click()
 
     await finish_created(page, artifacts / "05-created.png")
-    # 2025.4 then opens the integration's page; 2026.2 stays on the list.
+    # 2025.4 then opens the integration's page; 2026.2 and later stay on the list.
     integration_page = re.compile(r"/config/integrations/integration/o365")
     try:
         await page.wait_for_url(integration_page, timeout=5_000)
     except PlaywrightError:
         await page.get_by_role("link", name=INTEGRATION).click()
     await expect(page).to_have_url(integration_page)
-    # The entry (and, in 2026.2, its device below it) is named after the mailbox.
+    # The entry (and, from 2026.2 on, its device below it) is named after the mailbox.
     await expect(page.get_by_text(devenv.MAILBOX, exact=True).first).to_be_visible()
     await page.screenshot(path=artifacts / "06-integration.png")
 
@@ -179,11 +183,13 @@ async def finish_created(page: Page, screenshot: Path) -> None:
     """Close the dialog that says the entry was created.
 
     2025.4 says "Created configuration for ..." above the device's area
-    picker and a Finish button; 2026.2 shows "Device created" and "Skip and
-    finish".
+    picker and a Finish button; 2026.2 shows "Device created" and 2026.10
+    "Name and assign", both with "Skip and finish".
     """
-    created = page.get_by_text(re.compile(r"Created configuration for")).or_(
-        page.get_by_role("alertdialog", name="Device created")
+    created = (
+        page.get_by_text(re.compile(r"Created configuration for"))
+        .or_(page.get_by_role("alertdialog", name="Device created"))
+        .or_(page.get_by_text("Name and assign", exact=True))
     )
     await expect(created).to_be_visible()
     await page.screenshot(path=screenshot)
@@ -216,10 +222,10 @@ async def open_action_form(page: Page, url: str, artifacts: Path) -> None:
     """
     await page.goto(f"{url}/developer-tools/action")
     await expect(page.locator("ha-service-picker")).to_be_visible()
-    # A fresh browser profile starts in UI mode; the button offers YAML mode.
-    await expect(
-        page.get_by_role("button", name=re.compile(r"go to yaml mode", re.IGNORECASE))
-    ).to_be_visible()
+    # A fresh browser profile starts in UI mode; a button offers YAML mode
+    # ("Go to YAML mode" up to 2026.2, a UI mode/YAML mode toggle in 2026.10).
+    yaml_mode = re.compile(r"^(go to )?yaml mode$", re.IGNORECASE)
+    await expect(page.get_by_role("button", name=yaml_mode)).to_be_visible()
     await pick_action(page, ACTION)
     service = STRINGS["services"]["send_message"]
     form = page.locator("ha-service-control")
@@ -242,8 +248,8 @@ async def pick_action(page: Page, action: str) -> None:
     """Choose ``action`` in the action picker of Developer tools.
 
     2025.4's picker is a combo box ("Office 365 email notifications: Send an
-    email"); 2026.2's opens a search list ("Send an email" over its ID). Both
-    find it by its ID and list it with the ID shown.
+    email"); from 2026.2 on it opens a search list ("Send an email" over its
+    ID). Both find it by its ID and list it with the ID shown.
     """
     picker = page.locator("ha-service-picker")
     combo_box = picker.get_by_role("combobox", name="Action")
