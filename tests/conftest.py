@@ -655,6 +655,8 @@ class DelegatedEntra:
         self.issued_refresh_tokens: list[str] = []
         self.access_tokens: list[str] = []
         self.refused: int | None = None
+        #: The OAuth ``error`` sent with ``refused``.
+        self.refused_error = "invalid_grant"
         #: Delegated permissions the person consented to (None: all).
         self.consented: set[str] | None = None
         self.device_scope = ""
@@ -688,7 +690,7 @@ class DelegatedEntra:
         self.grants.append(form)
         grant = form["grant_type"][0]
         if self.refused is not None:
-            return entra_error("invalid_grant", self.refused)
+            return entra_error(self.refused_error, self.refused)
         if grant == "urn:ietf:params:oauth:grant-type:device_code":
             if self.polls:
                 answer = self.polls.pop(0)

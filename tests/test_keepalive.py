@@ -63,6 +63,43 @@ async def test_keep_alive_renews_without_any_alert(
     assert delegated.sent() == []
 
 
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        ("interaction_required", 50076),  # multifactor authentication required
+        ("interaction_required", 50079),  # MFA registration required
+        ("invalid_grant", 70043),  # sign-in frequency (Conditional Access)
+        ("invalid_grant", 700082),  # 90 days unused
+        ("invalid_grant", 50057),  # the user was disabled
+        ("invalid_grant", 90094),  # admin consent now required
+    ],
+)
+async def test_every_refused_renewal_asks_to_sign_in_again(
+    clock: Clock,
+    hass: HomeAssistant,
+    graph_mock: GraphMock,
+    delegated: DelegatedEntra,
+    issue_registry: ir.IssueRegistry,
+    error: str,
+    code: int,
+) -> None:
+    """Whatever Entra refuses a renewal with, alerts are kept, a repair names
+    Microsoft's code and the same account is asked to sign in again."""
+    entry = signed_in_entry(delegated)
+    await set_up(hass, entry)
+    delegated.refused_error = error
+    delegated.refused = code
+    await clock.tick(WEEK.total_seconds())
+    issue = issue_registry.async_get_issue(DOMAIN, f"credential_{entry.entry_id}")
+    assert issue is not None
+    assert issue.translation_key == "sign_in_expired"
+    assert issue.translation_placeholders["code"] == f"AADSTS{code}"
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert flow["context"]["source"] == "reauth"
+    await clock.run(alert(hass, "kept"))
+    assert [item.subject for item in entry.runtime_data.outbox.items] == ["kept"]
+
+
 async def test_refused_renewal_queues_and_reauth_delivers_in_order(
     clock: Clock,
     hass: HomeAssistant,

@@ -287,8 +287,16 @@ class O365ConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def _async_start_sign_in(self) -> ConfigFlowResult:
         """Get a device code and wait, in a task, for the person to sign in."""
+        shared = False
+        if self.source in (SOURCE_REAUTH, SOURCE_RECONFIGURE):
+            entry = (
+                self._get_reauth_entry()
+                if self.source == SOURCE_REAUTH
+                else self._get_reconfigure_entry()
+            )
+            shared = bool(entry.options.get(CONF_FROM_MAILBOX))
         sign_in, self._device_code = await async_start_sign_in(
-            self.hass, self._sign_in_data
+            self.hass, self._sign_in_data, shared_mailbox=shared
         )
         self._sign_in_task = self.hass.async_create_task(
             sign_in.async_wait(), f"{DOMAIN} sign-in"

@@ -326,9 +326,13 @@ async def _async_lookup_address(client: GraphClient, object_id: str) -> str | No
 
 
 async def async_start_sign_in(
-    hass: HomeAssistant, data: Mapping[str, Any]
+    hass: HomeAssistant, data: Mapping[str, Any], *, shared_mailbox: bool = False
 ) -> tuple[DeviceCodeSignIn, DeviceCode]:
-    """Ask Entra for a device code for a signed-in account's settings."""
+    """Ask Entra for a device code for a signed-in account's settings.
+
+    ``shared_mailbox``: the account sends from a shared mailbox, which needs
+    the person's consent to ``Mail.Send.Shared`` too.
+    """
     settings = await async_settings(
         hass,
         tenant=data[CONF_TENANT_ID],
@@ -336,7 +340,10 @@ async def async_start_sign_in(
         cloud=data[CONF_CLOUD],
     )
     sign_in = DeviceCodeSignIn(
-        settings, sign_in_permissions(bool(data[CONF_LARGE_ATTACHMENTS]))
+        settings,
+        sign_in_permissions(
+            bool(data[CONF_LARGE_ATTACHMENTS]), shared_mailbox=shared_mailbox
+        ),
     )
     try:
         code = await sign_in.async_start()

@@ -39,6 +39,7 @@ from .graph import (
     O365ConnectionError,
     O365Error,
     RetryPolicy,
+    SendAsDeniedError,
 )
 from .issues import (
     async_clear_send_issues,
@@ -94,7 +95,9 @@ class Sender:
                 account.stats.failed += 1
                 self.note_failure(err)
                 if err.about_message:
-                    raise as_home_assistant_error(err, account.mailbox) from err
+                    raise as_home_assistant_error(
+                        err, mail.sender or account.mailbox
+                    ) from err
                 failure = err
                 reason = error_code(err)
         else:
@@ -127,12 +130,24 @@ class Sender:
         if connection is None:
             account.budget.release(mail.recipients)
             raise O365ConnectionError("Not connected", unsent=True)
+        sender = None if on_behalf_of else mail.sender
         try:
             receipt = await connection.client.send_mail(
-                connection.mailbox_for(None if on_behalf_of else mail.sender),
+                connection.mailbox_for(sender),
                 mail.message,
                 save_to_sent_items=mail.save_to_sent_items,
             )
+        except AccessDeniedError as err:
+            account.budget.release(mail.recipients)
+            if sender is None or isinstance(err, MailReadWriteRequiredError):
+                raise
+            # Another mailbox's path: what is missing is the right to send
+            # from it (Send As or Send on Behalf, and Full Access for
+            # /users/{mailbox}; microsoft-graph-docs-contrib
+            # concepts/outlook-send-mail-from-other-user.md), not Mail.Send.
+            raise SendAsDeniedError(
+                err.status, err.code, err.graph_message, request_id=err.request_id
+            ) from err
         except BaseException:
             account.budget.release(mail.recipients)
             raise

@@ -148,9 +148,13 @@ def statuses(emulator: Emulator, operation: str) -> list[int]:
 
 
 async def sign_in(
-    clock: Clock, emulator: Emulator, flow_id: str, step_input: dict[str, Any]
+    clock: Clock,
+    emulator: Emulator,
+    flow_id: str,
+    step_input: dict[str, Any],
+    user: str = PERSONAL,
 ) -> Any:
-    """Submit the form, do the person's part, and return what follows the wait.
+    """Submit the form, do the person's part as ``user``, return what follows.
 
     The integration polls every five seconds, as Entra asks, on Home
     Assistant's clock.
@@ -160,14 +164,20 @@ async def sign_in(
     assert result["type"] is FlowResultType.SHOW_PROGRESS, result
     code = result["description_placeholders"]["code"]
     assert result["description_placeholders"]["url"] == f"{emulator.url}/devicelogin"
-    emulator.complete_device_login(code, PERSONAL)
+    emulator.complete_device_login(code, user)
     await clock.run_until(
         lambda: flows.async_get(flow_id)["step_id"] != "sign_in_code", limit=60
     )
     return await flows.async_configure(flow_id)
 
 
-async def add_personal_account(clock: Clock, emulator: Emulator) -> Any:
+async def add_personal_account(
+    clock: Clock,
+    emulator: Emulator,
+    user: str = PERSONAL,
+    tenant: str = "consumers",
+) -> Any:
+    """Add a signed-in account through the config flow, as a person does."""
     hass = clock.hass
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": config_entries.SOURCE_USER}
@@ -181,10 +191,11 @@ async def add_personal_account(clock: Clock, emulator: Emulator) -> Any:
         result["flow_id"],
         {
             "client_id": DEFAULT_PUBLIC_CLIENT_ID,
-            "tenant_id": "consumers",
+            "tenant_id": tenant,
             "cloud": "global",
             "large_attachments": True,
         },
+        user,
     )
     await clock.idle()
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
