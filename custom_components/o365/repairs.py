@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResult
 from homeassistant.helpers.selector import DateSelector
 import voluptuous as vol
 
 from .const import CONF_SECRET_EXPIRES, CONF_SOURCE
 from .issues import EXPIRY_UNKNOWN
+
+if TYPE_CHECKING:
+    # Newer Home Assistant types a repair flow's steps with their own result
+    # type; 2025.4 uses the plain flow result. Each lane knows only one name.
+    try:
+        from homeassistant.components.repairs.models import (  # type: ignore[attr-defined, unused-ignore]
+            RepairsFlowResult as StepResult,
+        )
+    except ImportError:
+        from homeassistant.data_entry_flow import (  # type: ignore[assignment, unused-ignore]
+            FlowResult as StepResult,
+        )
 
 
 class SecretExpiryFlow(RepairsFlow):
@@ -23,13 +34,13 @@ class SecretExpiryFlow(RepairsFlow):
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
-    ) -> FlowResult:
+    ) -> StepResult:
         """Start with the form (the flow is started with the issue's data)."""
         return await self.async_step_secret_expires()
 
     async def async_step_secret_expires(
         self, user_input: dict[str, Any] | None = None
-    ) -> FlowResult:
+    ) -> StepResult:
         """Show the date field; store it in the entry's options."""
         entry = self.hass.config_entries.async_get_entry(self._entry_id)
         if entry is None:
