@@ -211,8 +211,9 @@ def draw(results: dict[str, Any], path: Path) -> None:
     axis = axes[1][2]
     axis.axis("off")
     targets = dict(summary["targets"])
-    if "signed_in" in summary:
-        targets.update(summary["signed_in"]["targets"])
+    for part in ("signed_in", "storm"):
+        if part in summary:
+            targets.update(summary[part]["targets"])
     met = sum(1 for v in targets.values() if v["met"])
     axis.set_title(f"Targets: {met} of {len(targets)} met", fontsize=10, pad=14)
     step = min(0.13, 1.0 / max(len(targets), 1))

@@ -59,6 +59,28 @@ _PAGE = 1024
 #: requests, has elapsed since the previous alert, as for a lone alert).
 LATENCY_ALERTS = 60
 LATENCY_PAUSE_S = 0.25
+#: The emulator tenant's domain the benchmark's own mailboxes are in.
+BENCH_DOMAIN = "contoso.com"
+
+
+def bench_mailboxes(rounds: int) -> dict[str, str]:
+    """Return the mailbox each measured phase of ours sends from.
+
+    Every phase has a mailbox (a config entry) of its own, so that each starts
+    with a fresh sending budget: the integration counts recipients per account
+    over a rolling 24 hours and holds alerts for a digest once the last hour's
+    recipients pass twice the even pace (834 an hour for 10,000 a day), so a
+    second burst of 600 recipients within the hour from one mailbox would be
+    an alert storm, held on purpose. The latency phase (after the warm-up)
+    keeps the emulator's default mailbox.
+    """
+    boxes = {"latency": f"alerts@{BENCH_DOMAIN}", "big": f"alerts-big@{BENCH_DOMAIN}"}
+    for number in range(1, rounds + 1):
+        boxes[f"burst_{number}"] = f"alerts-burst-{number}@{BENCH_DOMAIN}"
+    boxes["profile_cpu"] = f"alerts-profile-cpu@{BENCH_DOMAIN}"
+    boxes["profile_calls"] = f"alerts-profile-calls@{BENCH_DOMAIN}"
+    boxes["profile_memory"] = f"alerts-profile-memory@{BENCH_DOMAIN}"
+    return boxes
 
 
 def monotonic_ns() -> int:
@@ -313,6 +335,16 @@ class EmulatorClient:
         )
         return result
 
+    def limits(self) -> dict[str, Any]:
+        """Return the recipients counted per submitter and the limit crossings.
+
+        ``GET /_emulator/limits``: the emulator counts every To, Cc and Bcc per
+        mailbox over a sliding 24 hours, as Exchange does; its reset (before
+        each phase) starts the count again.
+        """
+        result: dict[str, Any] = self._call("GET", "/_emulator/limits")
+        return result
+
     def cpu(self) -> float:
         """Return the emulator process's CPU time, or 0 when its pid is unknown."""
         return pid_cpu(self.pid) if self.pid else 0.0
@@ -320,9 +352,12 @@ class EmulatorClient:
     def collect(self) -> dict[str, Any]:
         """Return what a phase reports about the emulator (stats since reset)."""
         stats = self.stats()
+        limits = self.limits()
         return {
             "emulator": summarise_stats(stats),
             "requests_log": describe_requests(stats),
+            "recipients_counted": limits.get("recipients") or {},
+            "limit_crossings": len(limits.get("crossings") or []),
         }
 
 
