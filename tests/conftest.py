@@ -52,8 +52,14 @@ from custom_components.o365.const import (
     CONF_TENANT_ID,
     DOMAIN,
 )
-from emulator.client_certs import SelfSignedCertificate
+from emulator.client_certs import SelfSignedCertificate, make_self_signed_certificate
 from tests import aiohttp_compat
+
+# cryptography looks up Python's datetime class once, when it first converts
+# a date: let that happen now, or a test that froze the clock first leaves it
+# with freezegun's class and every later certificate fails ("'datetime' object
+# is not an instance of 'HAFakeDatetime'").
+make_self_signed_certificate(key_size=1024)
 
 # aioresponses 0.7.9 cannot build responses on aiohttp 3.14 by itself.
 aiohttp_compat.install()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 import re
 from typing import Any
@@ -296,6 +297,8 @@ async def test_inline_file_with_content_id(
         ("/etc/passwd", "path_not_allowed"),
         ("{files}/../secrets.yaml", "path_not_allowed"),
         ("{files}/missing.pdf", "file_not_found"),
+        ("{files}/folder", "file_not_found"),
+        ("{files}/pipe", "file_not_found"),
     ],
 )
 async def test_disallowed_or_missing_path_sends_nothing(
@@ -307,6 +310,8 @@ async def test_disallowed_or_missing_path_sends_nothing(
     key: str,
 ) -> None:
     (files.parent / "secrets.yaml").write_text("secret: 1")
+    (files / "folder").mkdir()
+    os.mkfifo(files / "pipe")  # nobody writes: opening it must not hang
     raw = path.format(files=files)
     with pytest.raises(ServiceValidationError) as info:
         await notify(hass, message="x", data={"attachments": [raw]})

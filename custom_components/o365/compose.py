@@ -12,8 +12,10 @@ import asyncio
 from dataclasses import dataclass, field, replace
 from html import escape
 import mimetypes
+import os
 from pathlib import Path, PurePosixPath
 import shutil
+import stat
 import tempfile
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
@@ -237,12 +239,15 @@ def _open_path(hass: HomeAssistant, raw: str) -> tuple[Path, bytes | Path, int]:
         # system refuses (too long, say) raises OSError already.
         if not hass.config.is_allowed_path(str(path)):
             raise _validation_error("path_not_allowed", path=raw)
-        if not path.is_file():
-            raise _validation_error("file_not_found", path=raw)
-        size = path.stat().st_size
-        if size > READ_AT_CALL_UP_TO:
-            return path, path, size
-        data = path.read_bytes()
+        # One open and one fstat: what is read is what was checked. Not
+        # blocking: a named pipe must not hang the executor.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+            status = os.fstat(file.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise _validation_error("file_not_found", path=raw)
+            if status.st_size > READ_AT_CALL_UP_TO:
+                return path, path, status.st_size
+            data = file.read()
     except (OSError, ValueError) as err:
         # Unreadable, or no path the system accepts (too long, say).
         raise _validation_error("file_not_found", path=raw) from err

@@ -10,7 +10,6 @@ one with Home Assistant's event helpers (:class:`.clock.Timer`).
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from homeassistant.core import callback
@@ -38,7 +37,8 @@ class OutboxWorker:
         self._account = account
         self._hass = account.hass
         self._timer = Timer(account.hass, self.wake)
-        self._task: asyncio.Task[None] | None = None
+        #: A run is under way (a wake meanwhile asks it to go round again).
+        self._running = False
         self._again = False
         #: Try the oldest message now, whatever its backoff (a new alert came,
         #: or the previous one just went out).
@@ -65,11 +65,13 @@ class OutboxWorker:
     def wake(self, *, probe: bool = False) -> None:
         """Deliver what is due now (``probe``: the oldest too, whatever its backoff)."""
         self._probe = self._probe or probe
-        # Tasks start eagerly: one that finished at once is already done.
-        if self._task is not None and not self._task.done():
+        # A flag, not the task: tasks start eagerly, so a run may wake the
+        # worker again (the budget changed) before its own task is returned.
+        if self._running:
             self._again = True
             return
-        self._task = self._account.entry.async_create_background_task(
+        self._running = True
+        self._account.entry.async_create_background_task(
             self._hass, self._async_run(), f"{DOMAIN} outbox {self._account.mailbox}"
         )
 
@@ -92,11 +94,14 @@ class OutboxWorker:
         )
 
     async def _async_run(self) -> None:
-        while True:
-            self._again = False
-            await self._async_deliver_due()
-            if not self._again:
-                return
+        try:
+            while True:
+                self._again = False
+                await self._async_deliver_due()
+                if not self._again:
+                    return
+        finally:
+            self._running = False
 
     async def _async_deliver_due(self) -> None:
         """Send due messages in order; schedule the next run for the rest."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+import re
 from typing import Any
 
 from homeassistant.exceptions import ServiceValidationError
@@ -90,6 +91,7 @@ def email_address(value: Any) -> EmailAddress:
 
 #: The longest path or URL an attachment may name.
 MAX_REFERENCE_LENGTH = 4096
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
 
 
 def _reference(value: Any) -> str:
@@ -99,7 +101,7 @@ def _reference(value: Any) -> str:
         raise vol.Invalid("is empty")
     if len(text) > MAX_REFERENCE_LENGTH:
         raise vol.Invalid(f"is longer than {MAX_REFERENCE_LENGTH} characters")
-    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+    if _CONTROL_CHARACTER.search(text):
         raise vol.Invalid("contains control characters")
     return text
 

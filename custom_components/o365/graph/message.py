@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 import re
 from typing import Any
@@ -63,13 +64,7 @@ class EmailAddress:
     @classmethod
     def parse(cls, value: str) -> EmailAddress:
         """Parse ``addr`` or ``Name <addr>``; raise ValueError if it is not one."""
-        text = value.strip()
-        name, address = parseaddr(text)
-        if "<" in text and not text.endswith(">"):
-            address = ""
-        if not address or not is_email_address(address):
-            raise ValueError(f"{value!r} is not an email address")
-        return cls(address, name.strip() or None)
+        return _parse_address(value)
 
     def to_graph(self) -> dict[str, Any]:
         """Return the Graph ``recipient`` object."""
@@ -81,6 +76,18 @@ class EmailAddress:
     def __str__(self) -> str:
         """Return ``Name <addr>`` or ``addr``."""
         return f"{self.name} <{self.address}>" if self.name else self.address
+
+
+@lru_cache(maxsize=256)
+def _parse_address(value: str) -> EmailAddress:
+    """Parse one address (cached: alerts go to the same few people again and again)."""
+    text = value.strip()
+    name, address = parseaddr(text)
+    if "<" in text and not text.endswith(">"):
+        address = ""
+    if not address or not is_email_address(address):
+        raise ValueError(f"{value!r} is not an email address")
+    return EmailAddress(address, name.strip() or None)
 
 
 @dataclass(frozen=True, slots=True)
