@@ -19,6 +19,15 @@ import voluptuous as vol
 import yaml
 
 from custom_components.o365.const import REPO_URL
+from emulator.directory import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_DOMAINS,
+    DEFAULT_PUBLIC_CLIENT_ID,
+    DEFAULT_WORK_USER,
+    SHARED_MAILBOX,
+    Directory,
+)
 
 ROOT = Path(__file__).parent.parent
 INTEGRATION = ROOT / "custom_components" / "o365"
@@ -90,8 +99,11 @@ def test_hacs_json() -> None:
     assert set(hacs) <= allowed
     assert hacs["name"]
     assert hacs["homeassistant"] == "2025.4.0"
-    for required in ("README.md", "info.md", "LICENSE"):
+    assert hacs["render_readme"] is True
+    for required in ("README.md", "LICENSE"):
         assert (ROOT / required).is_file()
+    # HACS shows the README: no info.md to drift from it.
+    assert not (ROOT / "info.md").exists()
 
 
 def test_brand_icon() -> None:
@@ -204,6 +216,45 @@ def test_readme_documents_every_error_key() -> None:
         if key.startswith("test_email_"):
             continue  # the test button's notification texts, not errors
         assert value["message"].endswith(f"Help: {{docs_url}}#{key}"), key
+
+
+def _readme_table(heading: str) -> dict[str, str]:
+    """Return each row's first code value (or text) in the table after ``heading``."""
+    rest = README[README.index(heading) :]
+    table = rest[rest.index("\n|") : rest.index("\n\n", rest.index("\n|"))]
+    rows = {}
+    for line in table.strip().splitlines()[2:]:
+        field, value = line.split(" | ", 2)[:2]
+        code = value.split("`")
+        rows[field.strip("| ")] = code[1] if len(code) > 1 else value
+    return rows
+
+
+def test_readme_gives_what_the_emulator_accepts() -> None:
+    """A new user can add both kinds of account with the README's values."""
+    app = _readme_table("**Enter the app registration details** (the app-only way)")
+    assert app == {
+        "Sender mailbox": "ops@contoso.com",
+        "Directory (tenant) ID": DEFAULT_DOMAINS[0],
+        "Application (client) ID": DEFAULT_CLIENT_ID,
+        "Client secret value": DEFAULT_CLIENT_SECRET,
+    }
+    directory = Directory.default()
+    # Not the mailbox scripts/develop already set up ("already configured").
+    assert directory.find_mailbox(app["Sender mailbox"]) is not None
+    devenv = (ROOT / "scripts" / "develop_assets" / "devenv.py").read_text()
+    develop_mailbox = re.search(r'^MAILBOX = "([^"]+)"', devenv, re.M)
+    assert develop_mailbox
+    assert app["Sender mailbox"] != develop_mailbox.group(1)
+    sign_in = _readme_table("**Sign in with a Microsoft account** (the way")
+    assert sign_in["Application (client) ID"] == DEFAULT_PUBLIC_CLIENT_ID
+    assert sign_in["Tenant"] == "consumers"
+    for account in ("casey@outlook.com", "jamie@hotmail.com", DEFAULT_WORK_USER):
+        assert f"**{account}**" in README
+        assert directory.find_mailbox(account) is not None
+    assert sign_in["Send from another mailbox (option, work accounts)"] == (
+        SHARED_MAILBOX
+    )
 
 
 def test_readme_names_the_two_commands() -> None:

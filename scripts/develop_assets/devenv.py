@@ -50,7 +50,9 @@ from emulator.directory import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_DOMAINS,
+    DEFAULT_PUBLIC_CLIENT_ID,
     DEFAULT_TENANT_ID,
+    DEFAULT_WORK_USER,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +63,9 @@ DEV_USER = "dev"
 DEV_PASSWORD = "dev"  # noqa: S105 - the published development login
 DEV_NAME = "Developer"
 MAILBOX = "alerts@contoso.com"
+#: A mailbox of the emulator's tenant that is not set up yet (README, banner).
+ANOTHER_MAILBOX = "ops@contoso.com"
+PERSONAL_ACCOUNTS = "casey@outlook.com or jamie@hotmail.com"
 CAMERA_NAME = "Front door"
 CAMERA_ENTITY = "camera.front_door"
 #: What the credentials form of the o365 config flow gets for the emulator.
@@ -523,13 +528,25 @@ def _banner(hass: HomeAssistantProcess, emulator: Emulator) -> str:
                  version {home_assistant_version()}, Python {sys.version.split()[0]}
  Inbox           {emulator.inbox_url}   (the emulator's received mail)
 
- What the emulator accepts (already set up; to add the integration again:
+ {MAILBOX} is already set up. To add another account yourself:
  Settings > Devices & services > Add integration > Office 365 email
- notifications > Enter the app registration details):
-     Sender mailbox             {MAILBOX}
+ notifications, then
+
+ Enter the app registration details:
+     Sender mailbox             {ANOTHER_MAILBOX}
      Directory (tenant) ID      {DEFAULT_DOMAINS[0]}  or  {DEFAULT_TENANT_ID}
      Application (client) ID    {DEFAULT_CLIENT_ID}
      Client secret value        {DEFAULT_CLIENT_SECRET}
+
+ Sign in with a Microsoft account:
+     Application (client) ID    {DEFAULT_PUBLIC_CLIENT_ID}
+     Tenant                     consumers (Outlook.com), or {DEFAULT_DOMAINS[0]}
+     then open the link, enter the code, pick {PERSONAL_ACCOUNTS}
+     (personal) or {DEFAULT_WORK_USER} (work), and accept.
+
+ The emulator's pages use its own certificate authority: trust
+ {emulator.ca_path}
+ in your browser, or proceed past "Your connection is not private".
 
  Developer Tools > Actions > notify.o365, in YAML mode:
      action: notify.o365

@@ -17,7 +17,6 @@ from playwright.async_api import BrowserContext, Page, expect
 import pytest
 
 from emulator import Emulator
-from emulator.directory import DEFAULT_PUBLIC_CLIENT_ID
 
 from .conftest import CHROMIUM
 from .test_add_integration import (
@@ -36,6 +35,16 @@ pytestmark = [
 
 PERSONAL = "casey@outlook.com"
 SUBJECT = "Someone at the door"
+README = Path(__file__).parents[2] / "README.md"
+
+
+def readme_sign_in_client_id() -> str:
+    """Return the client ID the README gives for trying the sign-in."""
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("**Sign in with a Microsoft account** (the way") :]
+    match = re.search(r"^\| Application \(client\) ID \| `([^`]+)`", table, re.M)
+    assert match, "the README's sign-in table has no client ID"
+    return match.group(1)
 
 
 async def test_sign_in_with_a_microsoft_account(
@@ -54,7 +63,7 @@ async def test_sign_in_with_a_microsoft_account(
         await open_add_integration(page, shots)
         await page.get_by_text("Sign in with a Microsoft account").click()
         await page.get_by_role("textbox", name="Application (client) ID").fill(
-            DEFAULT_PUBLIC_CLIENT_ID
+            readme_sign_in_client_id()
         )
         await expect(page.get_by_role("textbox", name="Tenant")).to_have_value(
             "consumers"
