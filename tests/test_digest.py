@@ -96,7 +96,10 @@ def test_identical_alerts_are_listed_once_with_a_count() -> None:
     assert "Hall" in message.body
     assert "<b>Smoke</b>" in message.body
     assert " to " in message.body  # the identical alerts' first and last time
-    assert "300 recipients a day" in message.body
+    assert "budget of 300 recipients a day" in message.body
+    assert (
+        "(PST)" in message.body
+    )  # the zone of the times (the test instance is in US/Pacific)
 
 
 def test_long_subjects_are_cut() -> None:
@@ -122,8 +125,29 @@ def test_latest_picture_per_camera_and_what_fits(tmp_path: Path) -> None:
         ("new.jpg", True),
         ("yard.jpg", True),
     ]
-    assert 'src="cid:camera.door"' in digest.message.body
-    assert "2 attachments of these alerts are not included" in digest.message.body
+    body = digest.message.body
+    assert 'src="cid:camera.door"' in body
+    assert "camera.door, latest picture (" in body
+    assert "camera.yard, latest picture (" in body
+    # The older snapshot of camera.door is replaced, not missing: only the
+    # file that is over the size limit is said to be left out.
+    assert "1 attached file of these alerts is not included" in body
+
+
+def test_files_that_do_not_fit_are_counted(tmp_path: Path) -> None:
+    big = [Attachment(f"{n}.bin", "application/pdf", tmp_path, 3_000_000) for n in "ab"]
+    entries = [held("a", attachments=(big[0],)), held("b", attachments=(big[1],))]
+    digest = compose_digest(entries, MessageLimits(max_message_size=1_000_000), 300)
+    assert digest.message.attachments == ()
+    assert "2 attached files of these alerts are not included" in digest.message.body
+
+
+def test_no_note_when_everything_fits() -> None:
+    door = Attachment.from_bytes("d.jpg", b"1" * 10, "image/jpeg", "camera.door")
+    entries = [held("a", attachments=(door,)), held("b", attachments=(door,))]
+    body = compose_digest(entries, MessageLimits(), 300).message.body
+    assert "not included" not in body
+    assert body.count("<img ") == 1
 
 
 # -- the scheduler, against a mocked Graph ----------------------------------------------

@@ -128,7 +128,7 @@ async def async_create_account(
     account.sender = Sender(account)
     account.worker = OutboxWorker(account)
     account.digests = DigestScheduler(account)
-    budget.listeners.append(account.worker.wake)
+    budget.listeners.append(account.worker.budget_changed)
     return account
 
 

@@ -61,6 +61,8 @@ class Timer:
     @callback
     def schedule(self, at: float) -> None:
         """Call the action at ``at`` (POSIX seconds), replacing any earlier plan."""
+        if self._cancel is not None and self.due == at:
+            return  # already planned for then (the budget asks after every send)
         self.cancel()
         self.due = at
 

@@ -114,37 +114,55 @@ def _lines(entries: Sequence[tuple[OutboxItem, OutgoingMail]]) -> list[_Line]:
     return list(lines.values())
 
 
+@dataclass(slots=True)
+class _Pictures:
+    """What a digest attaches, and what it had to leave out."""
+
+    chosen: list[Attachment]
+    #: Each inline camera picture's time (the alert it came with).
+    taken: dict[str, datetime]
+    #: Attachments that did not fit (older snapshots of a camera never count:
+    #: the latest replaces them on purpose).
+    left_out: int
+
+
 def _pictures(
     entries: Sequence[tuple[OutboxItem, OutgoingMail]], limits: MessageLimits
-) -> tuple[list[Attachment], int]:
-    """Return the attachments that fit: the latest snapshot per camera first.
-
-    Returns them with the number of attachments left out.
-    """
+) -> _Pictures:
+    """Choose the attachments that fit: the latest snapshot per camera first."""
     latest: dict[str, Attachment] = {}
+    taken: dict[str, datetime] = {}
     others: list[Attachment] = []
-    total = 0
-    for _, mail in entries:
+    for item, mail in entries:
         for attachment in mail.message.attachments:
-            total += 1
             if attachment.content_id and attachment.content_type.startswith("image/"):
                 # Re-inserted: the dict's order is the cameras' latest pictures'.
                 latest.pop(attachment.content_id, None)
                 latest[attachment.content_id] = attachment
+                taken[attachment.content_id] = as_datetime(item.queued_at)
             else:
                 others.append(attachment)
     chosen: list[Attachment] = []
     # Each camera's latest picture is shown in the digest, whatever the alert
     # did with it; other files stay files.
     pictures = [replace(a, inline=True) for a in reversed(latest.values())]
-    for attachment in [*pictures, *reversed(others)]:
+    candidates = [*pictures, *reversed(others)]
+    for attachment in candidates:
         candidate = Message(subject="", body="", attachments=(*chosen, attachment))
         try:
             check_message_limits(candidate, limits)
         except MessageLimitError:
             continue
         chosen.append(attachment)
-    return chosen, total - len(chosen)
+    return _Pictures(chosen, taken, len(candidates) - len(chosen))
+
+
+#: Inline styles (mail clients drop style sheets): a plain, readable table.
+_TABLE = (
+    'style="border-collapse:collapse;font-family:Segoe UI,Helvetica,Arial,'
+    'sans-serif;font-size:14px"'
+)
+_CELL = 'style="border:1px solid #d0d0d0;padding:4px 8px;vertical-align:top;{}"'
 
 
 def compose_digest(
@@ -155,7 +173,7 @@ def compose_digest(
     """Return one message listing held alerts (same recipients), oldest first."""
     first = entries[0][1]
     lines = _lines(entries)
-    pictures, left_out = _pictures(entries, limits)
+    pictures = _pictures(entries, limits)
     count = len(entries)
     titles = list(dict.fromkeys(line.title for line in lines))
     subject = f"{count} alerts: {', '.join(titles)}"
@@ -163,35 +181,45 @@ def compose_digest(
         subject = subject[: MAX_SUBJECT - 1].rstrip(", ") + "…"
     start = lines[0].first if lines else dt_util.now()
     end = max(line.last for line in lines) if lines else start
+    head = "".join(
+        f"<th {_CELL.format('text-align:left;background:#f3f3f3')}>{name}</th>"
+        for name in ("Time", "Alert", "Message")
+    )
     rows = "".join(
         "<tr>"
-        f'<td style="white-space:nowrap">{_when(line)}</td>'
-        f"<td>{'<b>' if line.important else ''}{escape(line.title)}"
-        f"{'</b>' if line.important else ''}"
+        f"<td {_CELL.format('white-space:nowrap')}>{_when(line)}</td>"
+        f"<td {_CELL.format('')}>{'<b>' if line.important else ''}"
+        f"{escape(line.title)}{'</b>' if line.important else ''}"
         f"{f' ({line.count} times)' if line.count > 1 else ''}</td>"
-        f"<td>{escape(line.text)}</td>"
+        f"<td {_CELL.format('')}>{escape(line.text)}</td>"
         "</tr>"
         for line in lines
     )
     images = "".join(
-        f'<p><img src="cid:{escape(p.content_id)}" alt="{escape(p.content_id)}"></p>'
-        for p in pictures
-        if p.content_id and p.is_inline
+        f'<p style="margin:16px 0 4px">{escape(p.content_id)}, latest picture '
+        f"({dt_util.as_local(pictures.taken[p.content_id]):%H:%M:%S}):</p>"
+        f'<p style="margin:0"><img src="cid:{escape(p.content_id)}" '
+        f'alt="{escape(p.content_id)}" style="max-width:100%;height:auto"></p>'
+        for p in pictures.chosen
+        if p.content_id and p.is_inline and p.content_id in pictures.taken
     )
     note = (
-        f"<p>{left_out} attachments of these alerts are not included: they did "
-        "not fit in one message.</p>"
-        if left_out
+        "<p>1 attached file of these alerts is not included: it did not fit "
+        "in one message.</p>"
+        if pictures.left_out == 1
+        else f"<p>{pictures.left_out} attached files of these alerts are not "
+        "included: they did not fit in one message.</p>"
+        if pictures.left_out
         else ""
     )
+    day = f"{start:%Y-%m-%d}"
+    until = f"{end:%H:%M}" if f"{end:%Y-%m-%d}" == day else f"{end:%Y-%m-%d %H:%M}"
     body = (
-        f"<p>{count} alerts from Home Assistant between {start:%Y-%m-%d %H:%M} "
-        f"and {end:%H:%M}, sent together: they came faster than this mailbox's "
-        f"sending budget ({daily_limit} recipients a day) allows alerts on "
-        "their own.</p>"
-        '<table border="1" cellpadding="4" cellspacing="0">'
-        "<tr><th>Time</th><th>Alert</th><th>Message</th></tr>"
-        f"{rows}</table>{images}{note}"
+        f"<p>{count} alerts from Home Assistant, {start:%H:%M} to {until} on "
+        f"{day} ({start:%Z}), sent together: they came faster than this "
+        f"mailbox's sending budget of {daily_limit} recipients a day allows "
+        "for alerts on their own.</p>"
+        f"<table {_TABLE}><tr>{head}</tr>{rows}</table>{images}{note}"
     )
     mails = [mail for _, mail in entries]
     important = any(mail.urgent for mail in mails)
@@ -205,7 +233,7 @@ def compose_digest(
             bcc=first.message.bcc,
             reply_to=first.message.reply_to,
             importance=Importance.HIGH if important else None,
-            attachments=tuple(pictures),
+            attachments=tuple(pictures.chosen),
         ),
         save_to_sent_items=any(mail.save_to_sent_items for mail in mails),
         sender=first.sender,

@@ -76,6 +76,12 @@ class OutboxWorker:
         )
 
     @callback
+    def budget_changed(self) -> None:
+        """Deliver what waited for the budget, if anything waits at all."""
+        if self._account.outbox.items:
+            self.wake()
+
+    @callback
     def async_outbox_changed(self) -> None:
         """Tell the sensors the outbox changed."""
         async_dispatcher_send(
