@@ -58,6 +58,7 @@ import json
 import logging
 import os
 from pathlib import Path
+import socket
 import sys
 import time
 from typing import Any, Self
@@ -167,7 +168,16 @@ async def start_home_assistant(
 
     # Home Assistant imports custom integrations from the config folder.
     sys.path.insert(0, str(config_dir))
-    config: dict[str, Any] = {"homeassistant": {}, DOMAIN: None}
+    # Home Assistant's HTTP server (repairs and notify need it) on a free
+    # loopback port: never 8123, which a running scripts/develop may hold.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        http_port = probe.getsockname()[1]
+    config: dict[str, Any] = {
+        "homeassistant": {},
+        "http": {"server_host": ["127.0.0.1"], "server_port": http_port},
+        DOMAIN: None,
+    }
     hass = HomeAssistant(str(config_dir))
     loader.async_setup(hass)
     hass.config.skip_pip = True
