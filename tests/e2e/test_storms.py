@@ -50,6 +50,7 @@ def storm_alert(number: int) -> tuple[str, str]:
 async def run_storm(clock: Clock, hass: HomeAssistant, account: str) -> None:
     """Send the storm's alerts (every tenth with a snapshot) and the urgent one."""
     pause = STORM_SECONDS / STORM
+    start = clock.moved
     for number in range(STORM):
         title, message = storm_alert(number)
         data = {"account": account}
@@ -59,6 +60,8 @@ async def run_storm(clock: Clock, hass: HomeAssistant, account: str) -> None:
         if number == STORM // 2:
             await clock.run(alert(hass, *URGENT, account=account, importance="high"))
         await clock.tick(pause)
+    # Within the minute: no alert had to wait for the clock to move on.
+    assert clock.moved - start <= STORM_SECONDS + 1, clock.moved - start
 
 
 def delivered(emulator: Emulator, mailbox: str) -> list[ReceivedMessage]:
