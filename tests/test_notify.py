@@ -559,7 +559,7 @@ async def test_invalid_address_is_refused_in_our_words(
         )
     assert info.value.translation_key == "invalid_address"
     assert str(info.value) == (
-        f"bob in {field} is not an email address. Write each recipient as "
+        f'The {field} entry "bob" is not an email address. Write each recipient as '
         "alerts@example.com, or as a name followed by the address in angle "
         "brackets. Help: https://github.com/o365-home-assistant/o365#invalid_address"
     )

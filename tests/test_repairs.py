@@ -7,6 +7,7 @@ from http import HTTPStatus
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
@@ -43,6 +44,16 @@ async def test_unknown_expiry_asks_for_the_date_and_takes_it(
     form = await response.json()
     assert form["step_id"] == "secret_expires"
     assert form["description_placeholders"] == {"mailbox": MAILBOX}
+    # Submitted untouched, the form holds today (2025.4's frontend sends it
+    # with a time): not an expiry date to keep, and the form says why.
+    for untouched in (f"{dt_util.now().date()}T00:00:00", str(dt_util.now().date())):
+        response = await client.post(
+            f"{FIX}/{form['flow_id']}", json={CONF_SECRET_EXPIRES: untouched}
+        )
+        assert response.status == HTTPStatus.OK
+        form = await response.json()
+        assert form["errors"] == {CONF_SECRET_EXPIRES: "not_after_today"}
+    assert CONF_SECRET_EXPIRES not in init_integration.options
     response = await client.post(
         f"{FIX}/{form['flow_id']}", json={CONF_SECRET_EXPIRES: "2027-05-04"}
     )

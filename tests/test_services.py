@@ -140,7 +140,9 @@ async def test_send_message_validates_fields(
         with pytest.raises(ServiceValidationError) as info:
             await send_email(hass, message="x", to=to)
         assert info.value.translation_key == "invalid_address"
-        assert str(info.value).startswith(f"{to[0]} in to is not an email address.")
+        assert str(info.value).startswith(
+            f'The to entry "{to[0]}" is not an email address.'
+        )
         assert str(info.value).endswith("#invalid_address")
     # Home Assistant's own check of the action's schema refuses an unknown
     # key, in its validator's words: "extra keys not allowed @ data['account']"

@@ -23,6 +23,6 @@ class O365Entity(Entity):
             identifiers={(DOMAIN, entry.entry_id)},
             name=account.mailbox,
             manufacturer="Microsoft",
-            model="Mailbox (Microsoft Graph)",
+            model="Mailbox, sent through Microsoft Graph",
             entry_type=DeviceEntryType.SERVICE,
         )

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.selector import DateSelector
+from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
 from .const import CONF_SECRET_EXPIRES, CONF_SOURCE
@@ -23,6 +24,21 @@ if TYPE_CHECKING:
         from homeassistant.data_entry_flow import (  # type: ignore[assignment, unused-ignore]
             FlowResult as StepResult,
         )
+
+
+class _ExpiryDate(DateSelector):
+    """The date picker, also taking the date and time some frontends send.
+
+    Home Assistant 2025.4's frontend submits an untouched date field as
+    ``2026-12-03T00:00:00``, which the plain picker refuses with an empty
+    error: keep the date part, so the step can say what is wrong.
+    """
+
+    def __call__(self, data: Any) -> str:
+        """Validate the date part (YYYY-MM-DD) and return it."""
+        date = str(data).split("T", 1)[0]
+        super().__call__(date)
+        return date
 
 
 class SecretExpiryFlow(RepairsFlow):
@@ -45,18 +61,24 @@ class SecretExpiryFlow(RepairsFlow):
         entry = self.hass.config_entries.async_get_entry(self._entry_id)
         if entry is None:
             return self.async_abort(reason="entry_removed")
+        errors: dict[str, str] = {}
         if user_input is not None:
-            self.hass.config_entries.async_update_entry(
-                entry,
-                options={
-                    **entry.options,
-                    CONF_SECRET_EXPIRES: user_input[CONF_SECRET_EXPIRES],
-                },
-            )
-            return self.async_create_entry(data={})
+            expires = dt_util.parse_date(user_input[CONF_SECRET_EXPIRES])
+            # The form starts on today's date: a secret that expires today
+            # or earlier cannot be the one still signing in for long.
+            if expires is None or expires <= dt_util.now().date():
+                errors[CONF_SECRET_EXPIRES] = "not_after_today"
+            else:
+                self.hass.config_entries.async_update_entry(
+                    entry,
+                    options={**entry.options, CONF_SECRET_EXPIRES: expires.isoformat()},
+                )
+                return self.async_create_entry(data={})
+        schema = vol.Schema({vol.Required(CONF_SECRET_EXPIRES): _ExpiryDate()})
         return self.async_show_form(
             step_id="secret_expires",
-            data_schema=vol.Schema({vol.Required(CONF_SECRET_EXPIRES): DateSelector()}),
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            errors=errors,
             description_placeholders={"mailbox": str(entry.data[CONF_SOURCE])},
         )
 

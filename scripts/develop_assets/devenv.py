@@ -53,6 +53,7 @@ from emulator.directory import (
     DEFAULT_PUBLIC_CLIENT_ID,
     DEFAULT_TENANT_ID,
     DEFAULT_WORK_USER,
+    NON_OUTLOOK_PERSONAL_UPN,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -528,31 +529,33 @@ def _banner(hass: HomeAssistantProcess, emulator: Emulator) -> str:
                  version {home_assistant_version()}, Python {sys.version.split()[0]}
  Inbox           {emulator.inbox_url}   (the emulator's received mail)
 
- {MAILBOX} is already set up. To add another account yourself:
- Settings > Devices & services > Add integration > Office 365 email
- notifications, then
+ {MAILBOX} is already set up. The emulator has two app registrations, one
+ for each way in; to add another account yourself: Settings > Devices &
+ services > Add integration > Office 365 email notifications, then
 
  Enter the app registration details:
      Sender mailbox             {ANOTHER_MAILBOX}
      Directory (tenant) ID      {DEFAULT_DOMAINS[0]}  or  {DEFAULT_TENANT_ID}
      Application (client) ID    {DEFAULT_CLIENT_ID}
      Client secret value        {DEFAULT_CLIENT_SECRET}
+                                (all of it, the space and " value" too)
 
  Sign in with a Microsoft account:
      Application (client) ID    {DEFAULT_PUBLIC_CLIENT_ID}
      Tenant                     consumers (Outlook.com), or {DEFAULT_DOMAINS[0]}
+                                or organizations (a work account)
      then open the link, enter the code, pick {PERSONAL_ACCOUNTS}
-     (personal) or {DEFAULT_WORK_USER} (work), and accept.
+     or {NON_OUTLOOK_PERSONAL_UPN} (personal), or {DEFAULT_WORK_USER} (work), and accept.
 
  The emulator's pages use its own certificate authority: trust
  {emulator.ca_path}
  in your browser, or proceed past "Your connection is not private".
 
- Developer Tools > Actions > notify.o365, in YAML mode:
+ Developer tools > Actions > notify.o365, in YAML mode:
      action: notify.o365
      data:
        title: Motion at the front door
-       message: Someone is at the door.
+       message: <p>Someone is at the door.</p>
        data:
          html: true
          cameras: [{CAMERA_ENTITY}]
