@@ -336,14 +336,14 @@ class Meter:
 
 
 @pytest.fixture(autouse=True)
-def enable_event_loop_debug(event_loop: asyncio.AbstractEventLoop) -> None:
+async def enable_event_loop_debug() -> None:
     """Run the loop without asyncio's debug mode, as Home Assistant does.
 
     Overrides the Home Assistant test plugin's fixture of this name, which
     turns debug mode on: it records a traceback at every callback and future,
     which would be charged to the storm.
     """
-    event_loop.set_debug(False)
+    asyncio.get_running_loop().set_debug(False)
 
 
 @pytest.fixture(autouse=True)
