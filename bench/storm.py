@@ -46,7 +46,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from html import unescape
 import json
 import os
@@ -61,16 +60,15 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed_exact,
 )
 
 from emulator import Emulator
 from emulator.directory import DEFAULT_PUBLIC_CLIENT_ID
+from tests import conftest as test_harness
 
 from .common import RECIPIENTS, percentile
 from .profiling import CpuSampler
@@ -206,104 +204,19 @@ class ThreadedEmulator:
         self.loop.close()
 
 
-class Clock:
-    """Home Assistant's clock, frozen and moved by the benchmark.
+class Clock(test_harness.Clock):
+    """The tests' clock (``tests/conftest.py``), for an emulator on a thread.
 
-    As ``tests/conftest.py``'s: ``tick`` moves it and runs what became due;
-    ``run``/``run_until`` move it from one scheduled timer to the next while
-    the event loop has nothing else to do, until something is done. The
-    emulator answers on its own thread, so a request on the wire is waited
-    for in real time (:meth:`settle`).
+    The emulator answers on its own thread, in real time: a request on the
+    wire is waited for longer, and after every move of the clock too.
     """
 
-    #: Event-loop turns that let socket I/O progress before the loop counts as idle.
-    SPINS = 10
-    #: At most this many rounds of that (something always ready: give up).
-    MAX_ROUNDS = 100_000
-    #: The longest real time a request on the wire is waited for.
     WIRE_TIMEOUT = 30.0
 
-    def __init__(self, hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-        """Move ``hass``'s clock with ``freezer``."""
-        self.hass = hass
-        self.freezer = freezer
-        hass.loop.slow_callback_duration = float("inf")
-        self.moved = 0.0
-
-    async def idle(self) -> None:
-        """Let everything run that can run without the clock moving.
-
-        Work in the executor is waited for, and so is every callback ready
-        to run: a task whose executor job finished between two looks would
-        otherwise wait for the next move of the clock, and Home Assistant's
-        time would pass while it is still busy.
-        """
-        hass = self.hass
-        ready = hass.loop._ready  # type: ignore[attr-defined]  # noqa: SLF001
-        for _ in range(self.MAX_ROUNDS):
-            for _ in range(self.SPINS):
-                await asyncio.sleep(0)
-            in_executor = [
-                future
-                for future in (*hass._tasks, *hass._background_tasks)  # noqa: SLF001
-                if not future.done() and not isinstance(future, asyncio.Task)
-            ]
-            if in_executor:
-                await asyncio.wait(in_executor)
-            elif not ready:
-                return
-
     async def tick(self, seconds: float) -> None:
-        """Move the clock on by ``seconds`` and run what became due."""
-        self.freezer.tick(timedelta(seconds=seconds))
-        self.moved += seconds
-        async_fire_time_changed_exact(self.hass)
+        """Move the clock on by ``seconds``, run what became due, let it finish."""
+        await super().tick(seconds)
         await self.settle()
-
-    def next_timer(self) -> float | None:
-        """Return the seconds to the next scheduled timer (aiohttp's clean-ups aside)."""
-        loop = self.hass.loop
-        whens = [
-            handle.when()
-            for handle in loop._scheduled  # type: ignore[attr-defined]  # noqa: SLF001
-            if not handle.cancelled()
-            and getattr(handle._callback, "__name__", "") != "_weakref_handle"  # noqa: SLF001
-        ]
-        return min(whens) - loop.time() if whens else None
-
-    def _on_the_wire(self) -> bool:
-        connector = async_get_clientsession(self.hass).connector
-        return bool(getattr(connector, "_acquired", None))
-
-    async def settle(self) -> None:
-        """Let requests on the wire finish before time may jump."""
-        await self.idle()
-        deadline = _real_monotonic() + self.WIRE_TIMEOUT
-        while self._on_the_wire() and _real_monotonic() < deadline:
-            await asyncio.sleep(0)
-            await self.idle()
-
-    async def run_until(self, done: Callable[[], bool], limit: float = 7200) -> None:
-        """Move the clock from timer to timer until ``done()``; at most ``limit`` s."""
-        start = self.moved
-        await self.settle()
-        while not done():
-            delay = self.next_timer()
-            if delay is None:
-                raise AssertionError("Nothing is scheduled and it is not done")
-            if self.moved - start + delay > limit:
-                raise AssertionError(f"Not done after {limit} s of Home Assistant time")
-            await self.tick(max(delay, 0.0) + 0.001)
-
-    async def run[T](self, awaitable: Awaitable[T], limit: float = 7200) -> T:
-        """Await something that may wait on the clock (an action with retries)."""
-        task = asyncio.ensure_future(awaitable)
-        try:
-            await self.run_until(task.done, limit)
-        finally:
-            if not task.done():
-                task.cancel()
-        return task.result()
 
 
 class Meter:

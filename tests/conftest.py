@@ -405,6 +405,8 @@ class Clock:
     #: before the loop counts as idle: socket I/O with an in-process server
     #: shows up within a turn or two.
     SPINS = 20
+    #: The longest real time a request on the wire is waited for.
+    WIRE_TIMEOUT = 1.0
 
     def __init__(self, hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
         self.hass = hass
@@ -481,7 +483,7 @@ class Clock:
         fault); a second of real time without completion means that.
         """
         await self.idle()
-        deadline = _real_monotonic() + 1.0
+        deadline = _real_monotonic() + self.WIRE_TIMEOUT
         while self._on_the_wire() and _real_monotonic() < deadline:
             await self.idle()
 
