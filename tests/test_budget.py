@@ -10,7 +10,12 @@ from homeassistant.helpers import issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.o365.budget import BUCKET, WINDOW, RecipientBudget
+from custom_components.o365.budget import (
+    BUCKET,
+    SAVE_DELAY,
+    WINDOW,
+    RecipientBudget,
+)
 from custom_components.o365.const import (
     CONF_DAILY_RECIPIENT_LIMIT,
     CONSUMER_TENANT_ID,
@@ -158,3 +163,35 @@ async def test_the_count_survives_a_restart(
     await again.async_remove()
     assert f"{DOMAIN}.budget.{entry.entry_id}" not in hass_storage
     again.async_stop()
+
+
+async def test_the_count_is_saved_while_alerts_keep_coming(
+    clock: Clock,
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    hass_storage: dict[str, Any],
+) -> None:
+    """A steady stream of sends does not put the write off: it follows the first."""
+    key = f"{DOMAIN}.budget.{entry.entry_id}"
+    budget = await budget_of(hass, entry, 300)
+    budget.record(1)
+    await clock.tick(SAVE_DELAY - 1)
+    budget.record(1)
+    assert key not in hass_storage
+    await clock.tick(1)  # SAVE_DELAY after the first send, not the last
+    assert sum(hass_storage[key]["data"]["sent"].values()) == 2
+    budget.async_stop()
+
+
+async def test_a_spent_budget_shows_at_once_in_a_burst(
+    clock: Clock,
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """The sensor's refreshes wait for the second; the repair does not."""
+    budget = await budget_of(hass, entry, 3)
+    for _ in range(3):
+        budget.record(1)  # within the same second
+    assert issue_registry.async_get_issue(DOMAIN, f"budget_spent_{entry.entry_id}")
+    budget.async_stop()

@@ -77,7 +77,7 @@ def test_manifest() -> None:
     assert manifest["integration_type"] == "service"
     assert re.fullmatch(r"\d+\.\d+\.\d+", manifest["version"])
     assert manifest["documentation"].startswith(REPO_URL)
-    assert manifest["requirements"] == ["msal==1.39.0"]
+    assert manifest["requirements"] == ["msal==1.39.0", "pybase64==1.5.1"]
     runtime = (ROOT / "requirements.txt").read_text()
     assert all(requirement in runtime for requirement in manifest["requirements"])
 

@@ -45,8 +45,11 @@ BUCKET = 60.0
 RESERVE_SHARE = 0.2
 #: Alerts may go on their own at up to this many times the even pace.
 BURST = 2.0
-#: How long after a change the count is written to disk.
+#: How long after the first unsaved change the count is written to disk.
 SAVE_DELAY = 5.0
+#: In a burst the sensor follows the count at most once a second (an alert's
+#: own state write costs more than the rest of its bookkeeping).
+REFRESH_INTERVAL = 1.0
 STORAGE_VERSION = 1
 #: Dispatcher signal (with the entry ID) when the count or the mode changes.
 SIGNAL_BUDGET_CHANGED = f"{DOMAIN}_budget_changed_{{}}"
@@ -71,6 +74,11 @@ class RecipientBudget:
         self.digest_due: float | None = None
         #: Wakes when the oldest counted minute stops counting.
         self._expiry = Timer(hass, self._async_changed)
+        #: Shows the sends of a burst that came after the last refresh.
+        self._refresh = Timer(hass, self._async_changed)
+        #: When the sensor and the repair last followed the count.
+        self._changed_at = -math.inf
+        self._save_planned = False
         #: Called (on the event loop) when the budget has room again.
         self.listeners: list[Callable[[], None]] = []
 
@@ -89,6 +97,7 @@ class RecipientBudget:
         self._schedule_expiry()
 
     def _data(self) -> dict[str, Any]:
+        self._save_planned = False
         return {
             "sent": {str(minute): count for minute, count in self._sent.items()},
             "digest_due": self.digest_due,
@@ -96,8 +105,15 @@ class RecipientBudget:
 
     @callback
     def async_save(self) -> None:
-        """Write the count soon (and at shutdown at the latest)."""
-        self._store.async_delay_save(self._data, SAVE_DELAY)
+        """Write the count within a few seconds (and at shutdown at the latest).
+
+        Only the first change plans the write (the data is read when it is
+        written): planning again would put it off for as long as alerts keep
+        coming.
+        """
+        if not self._save_planned:
+            self._save_planned = True
+            self._store.async_delay_save(self._data, SAVE_DELAY)
 
     async def async_remove(self) -> None:
         """Forget the count (the account was removed)."""
@@ -105,8 +121,9 @@ class RecipientBudget:
 
     @callback
     def async_stop(self) -> None:
-        """Stop the timer (the entry unloads)."""
+        """Stop the timers (the entry unloads)."""
         self._expiry.cancel()
+        self._refresh.cancel()
 
     # -- the count --------------------------------------------------------------
 
@@ -182,7 +199,11 @@ class RecipientBudget:
         minute = int(at // BUCKET * BUCKET)
         self._sent[minute] = self._sent.get(minute, 0) + recipients
         self.async_save()
-        self._async_changed()
+        if at - self._changed_at >= REFRESH_INTERVAL or self.used(at) >= self.limit:
+            self._refresh.cancel()
+            self._async_changed()
+        elif self._refresh.due is None:
+            self._refresh.schedule(self._changed_at + REFRESH_INTERVAL)
 
     @callback
     def release(self, recipients: int) -> None:
@@ -217,7 +238,7 @@ class RecipientBudget:
 
     @callback
     def _async_changed(self) -> None:
-        at = now()
+        at = self._changed_at = now()
         self._prune(at)
         self._schedule_expiry()
         spent = self.used(at) >= self.limit

@@ -9,6 +9,7 @@ spooled to a temporary folder instead of memory, which is removed afterwards.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
 from html import escape
 import mimetypes
@@ -122,20 +123,17 @@ async def async_compose(
     )
     spool = _Spool(hass)
     try:
-        async with asyncio.TaskGroup() as group:
-            snapshot_tasks = [
-                group.create_task(_snapshot(hass, entity_id))
-                for entity_id in request.cameras
+        fetched = await _async_all(
+            [
+                *(_snapshot(hass, entity_id) for entity_id in request.cameras),
+                *(_attachment(hass, spec, spool) for spec in request.attachments),
             ]
-            file_tasks = [
-                group.create_task(_attachment(hass, spec, spool))
-                for spec in request.attachments
-            ]
-    except ExceptionGroup as group_error:
+        )
+    except Exception:
         await _async_remove(hass, spool.path)
-        raise group_error.exceptions[0] from None
-    snapshots = [task.result() for task in snapshot_tasks]
-    files = [task.result() for task in file_tasks]
+        raise
+    snapshots = fetched[: len(request.cameras)]
+    files = fetched[len(request.cameras) :]
 
     body = request.message
     if isinstance(request.html, str) and request.html:
@@ -163,6 +161,23 @@ async def async_compose(
         else request.save_to_sent_items
     )
     return Composition(OutgoingMail(message, save, sender), spool.path)
+
+
+async def _async_all(
+    fetches: list[Coroutine[Any, Any, Attachment]],
+) -> list[Attachment]:
+    """Take the snapshots and fetch the files at once; the first failure stops all.
+
+    The usual alert has one picture: it is awaited without a task of its own.
+    """
+    if len(fetches) <= 1:
+        return [await fetch for fetch in fetches]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(fetch) for fetch in fetches]
+    except ExceptionGroup as group_error:
+        raise group_error.exceptions[0] from None
+    return [task.result() for task in tasks]
 
 
 def _as_file(attachment: Attachment) -> Attachment:
