@@ -23,9 +23,13 @@ It runs in two modes, in the same process and run:
 
 Phases as in ``ha_driver``: ``warmup`` (not measured, per mode), ``latency``
 (single alerts, per mode), ``big`` (as shipped), then ``--rounds`` bursts per
-mode, alternating paced and unpaced. Before each measured phase memory is
-settled as for every sender (``gc.collect()``, ``malloc_trim(0)``). CPU time
-is this whole process's (Apprise is single-threaded here).
+mode, alternating unpaced and paced. ``--part setup`` stops before the bursts
+and ``--part round`` is one burst per mode after a warm-up (a process of its
+own): ``bench.ha_driver`` runs a round between its own rounds, so that every
+sender's rounds are interleaved in time and load on the machine falls on all
+alike. Before each measured phase memory is settled as for every sender
+(``gc.collect()``, ``malloc_trim(0)``). CPU time is this whole process's
+(Apprise is single-threaded here).
 """
 
 from __future__ import annotations
@@ -232,7 +236,7 @@ def single_alerts(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the phases and return what was measured."""
+    """Run the phases of ``args.part`` and return what was measured."""
     import apprise  # noqa: PLC0415
 
     manifest = json.loads(Path(args.manifest).read_text())
@@ -250,15 +254,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "rounds": args.rounds,
         "apprise_version": apprise.__version__,
     }
+    # Unpaced first: its round then follows ours and smtp's straight away.
     notifiers = {
-        "paced": new_apprise(recipients, paced=True),
         "unpaced": new_apprise(recipients, paced=False),
+        "paced": new_apprise(recipients, paced=True),
     }
     modes: dict[str, dict[str, Any]] = {
         mode: {"mode": mode, "request_rate_per_sec": pacing(notifier)}
         for mode, notifier in notifiers.items()
     }
-    numbers = iter(range(1, 1_000_000))
+    numbers = iter(range(args.first_alert, 1_000_000_000))
 
     def take(count: int) -> range:
         first = next(numbers)
@@ -270,13 +275,43 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         emulator.reset()
         ok = _notify(notifier, 0, jpeg)
         modes[mode]["warmup"] = {"ok": ok, **summarise_stats(emulator.stats())}
+    result["modes"] = modes
+    if args.part == "round":
+        for mode, notifier in notifiers.items():
+            modes[mode]["burst"] = burst(
+                notifier, mode, take(args.alerts), jpeg, emulator, log
+            )
+        return result
+
     for mode, notifier in notifiers.items():
         modes[mode]["latency"] = single_alerts(
             notifier, mode, take(args.latency_alerts), jpeg, emulator, args.bodies_log
         )
+    result["big"] = _big(recipients[0], big, emulator, log, apprise_logger)
+    if args.part == "setup":
+        return result
 
-    # One 100 MB attachment, one recipient, as shipped (a new Apprise object).
-    big_notifier = new_apprise([recipients[0]])
+    # The bursts: ``--rounds`` per mode, alternating, the same as every sender.
+    for mode in modes.values():
+        mode["burst_rounds"] = []
+    for _ in range(args.rounds):
+        for mode, notifier in notifiers.items():
+            modes[mode]["burst_rounds"].append(
+                burst(notifier, mode, take(args.alerts), jpeg, emulator, log)
+            )
+    finish_modes(modes)
+    return result
+
+
+def _big(
+    recipient: str,
+    big: dict[str, Any],
+    emulator: EmulatorClient,
+    log: _Collect,
+    apprise_logger: logging.Logger,
+) -> dict[str, Any]:
+    """One 100 MB attachment, one recipient, as shipped (a new Apprise object)."""
+    big_notifier = new_apprise([recipient])
     log.lines.clear()
     # DEBUG shows the error bodies Graph answered (only for this one alert).
     apprise_logger.setLevel(logging.DEBUG)
@@ -297,29 +332,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     phase.result["delivery"] = check_delivery(
         emulator.messages(), big["sha256"], big["size"]
     )
-    result["big"] = phase.result
+    return phase.result
 
-    # The bursts: ``--rounds`` per mode, alternating, the same as every sender.
-    for mode in modes.values():
-        mode["burst_rounds"] = []
-    for _ in range(args.rounds):
-        for mode, notifier in notifiers.items():
-            modes[mode]["burst_rounds"].append(
-                burst(notifier, mode, take(args.alerts), jpeg, emulator, log)
-            )
+
+def finish_modes(modes: dict[str, dict[str, Any]]) -> None:
+    """Pick each mode's median round and count its tokens (after every round)."""
     for mode in modes.values():
         rounds = mode["burst_rounds"]
         mode["burst"] = sorted(rounds, key=lambda r: r["wall_s"])[len(rounds) // 2]
         mode["tokens_total"] = mode["warmup"]["token_requests"] + sum(
             r["emulator"]["token_requests"] for r in rounds
         )
-    result["modes"] = modes
-    return result
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the driver and write its JSON."""
-    args = driver_arguments(__doc__).parse_args(argv)
+    parser = driver_arguments(__doc__)
+    parser.add_argument(
+        "--part",
+        choices=("all", "setup", "round"),
+        default="all",
+        help="everything; all but the bursts; or one burst per mode",
+    )
+    parser.add_argument(
+        "--first-alert", type=int, default=1, help="the first alert's number"
+    )
+    args = parser.parse_args(argv)
     # requests lets these override verify=True: trust the emulator's CA.
     os.environ["REQUESTS_CA_BUNDLE"] = args.ca
     os.environ["CURL_CA_BUNDLE"] = args.ca

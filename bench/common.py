@@ -77,6 +77,7 @@ def bench_mailboxes(rounds: int) -> dict[str, str]:
     boxes = {"latency": f"alerts@{BENCH_DOMAIN}", "big": f"alerts-big@{BENCH_DOMAIN}"}
     for number in range(1, rounds + 1):
         boxes[f"burst_{number}"] = f"alerts-burst-{number}@{BENCH_DOMAIN}"
+    boxes["stalls"] = f"alerts-stalls@{BENCH_DOMAIN}"
     boxes["profile_cpu"] = f"alerts-profile-cpu@{BENCH_DOMAIN}"
     boxes["profile_calls"] = f"alerts-profile-calls@{BENCH_DOMAIN}"
     boxes["profile_memory"] = f"alerts-profile-memory@{BENCH_DOMAIN}"
@@ -483,7 +484,7 @@ def driver_arguments(description: str | None) -> argparse.ArgumentParser:
     parser.add_argument("--emulator-pid", type=int)
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--alerts", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3, help="bursts per sender")
+    parser.add_argument("--rounds", type=int, default=5, help="bursts per sender")
     parser.add_argument(
         "--latency-alerts",
         type=int,

@@ -59,6 +59,7 @@ import logging
 import os
 from pathlib import Path
 import socket
+import subprocess
 import sys
 import time
 from typing import Any, Self
@@ -85,6 +86,8 @@ from .common import (
 )
 from .loopwatch import LoopWatch
 from .profiling import json_costs, profile_calls, profile_cpu, profile_memory
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DOMAIN = "o365"
 MAILBOX = "alerts@contoso.com"
@@ -324,9 +327,16 @@ class EventCount:
 
     def __enter__(self) -> Self:
         """Start counting."""
-        self._unsubscribe = [
-            self.hass.bus.async_listen(name, self._count) for name in EVENTS
-        ]
+        from homeassistant.core import callback  # noqa: PLC0415
+
+        # A callback, run on the event loop: Home Assistant runs any other
+        # listener in its executor, a thread hop per alert that would be
+        # charged to ours.
+        @callback
+        def count(event: Any) -> None:
+            self._count(event)
+
+        self._unsubscribe = [self.hass.bus.async_listen(name, count) for name in EVENTS]
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -383,13 +393,18 @@ class Phase:
     Blocking work of the measurement itself (control requests, ``/proc`` reads)
     runs in the executor, outside the measured window where possible, so Home
     Assistant's blocking-I/O detector stays quiet. Memory is settled the same
-    way for every sender (``gc.collect()``, ``malloc_trim(0)``).
+    way for every sender (``gc.collect()``, ``malloc_trim(0)``). Stalls are
+    watched unless ``watch`` is false (the bursts whose CPU is reported: the
+    watch's clock reads are the benchmark's cost, not a sender's).
     """
 
-    def __init__(self, hass: Any, name: str, receiver: Any, *, sample: bool) -> None:
+    def __init__(
+        self, hass: Any, name: str, receiver: Any, *, sample: bool, watch: bool = True
+    ) -> None:
         """Prepare to measure phase ``name``."""
         self.hass = hass
         self.name = name
+        self.watch = watch
         self.receiver = receiver
         self.memory = MemoryWatch(interval=0.005 if sample else 0.05)
         self.result: dict[str, Any] = {"phase": name}
@@ -406,7 +421,8 @@ class Phase:
         self._receiver_cpu = await self.hass.async_add_executor_job(self._prepare)
         self._loop_thread_cpu = time.thread_time()
         self._cpu = process_cpu()
-        WATCH.begin()
+        if self.watch:
+            WATCH.begin()
         self._wall = time.perf_counter()
         return self
 
@@ -418,7 +434,7 @@ class Phase:
     async def __aexit__(self, *exc_info: object) -> None:
         """Stop measuring and collect the figures."""
         wall = time.perf_counter() - self._wall
-        stalls = WATCH.end()
+        stalls = WATCH.end().to_json() if self.watch else None
         cpu = process_cpu() - self._cpu
         loop_thread_cpu = time.thread_time() - self._loop_thread_cpu
         receiver_cpu, collected = await self.hass.async_add_executor_job(self._finish)
@@ -430,7 +446,7 @@ class Phase:
                 "loop_thread_cpu_s": loop_thread_cpu,
                 "receiver_cpu_s": receiver_cpu,
                 "memory": self.memory.to_json(),
-                "stalls": stalls.to_json(),
+                "stalls": stalls,
                 **collected,
             }
         )
@@ -506,6 +522,7 @@ async def _burst(
     *,
     account: str | None = None,
     name: str = "burst",
+    watch: bool = False,
 ) -> dict[str, Any]:
     """Fire one action call per number at once; return the measured round.
 
@@ -514,7 +531,9 @@ async def _burst(
     (:func:`held_check`).
     """
     with EventCount(hass) as events:
-        async with Phase(hass, name, sender.receiver, sample=False) as phase:
+        async with Phase(
+            hass, name, sender.receiver, sample=False, watch=watch
+        ) as phase:
             outcomes = await _fire(hass, sender, numbers, jpeg, account)
     latencies = sorted(o for o in outcomes if isinstance(o, float))
     errors = [
@@ -954,6 +973,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     # the hour from one mailbox is an alert storm, held for a digest on purpose.
     rounds: list[dict[str, Any]] = []
     smtp_rounds: list[dict[str, Any]] = []
+    apprise_rounds: list[dict[str, Any]] = []
     for number in range(1, rounds_wanted + 1):
         rounds.append(
             await _burst(
@@ -961,6 +981,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
         )
         smtp_rounds.append(await _burst(hass, smtp, take(alerts), jpeg))
+        if args.apprise_python:
+            # Apprise's round (unpaced, then as shipped) in a process of its
+            # own while Home Assistant idles: every sender's rounds interleave.
+            apprise_rounds.append(
+                await blocking(apprise_round, args, number, take(alerts * 2)[0])
+            )
+    result["apprise_rounds"] = apprise_rounds
+    # One more burst per sender, watched for event-loop stalls (the rounds
+    # above run unwatched: their CPU is the figure reported).
+    result["stall_burst"] = await _burst(
+        hass, ours, take(alerts), jpeg, account=mailboxes["stalls"], watch=True
+    )
+    smtp_result["stall_burst"] = await _burst(
+        hass, smtp, take(alerts), jpeg, watch=True
+    )
     result["burst_rounds"] = rounds
     result["burst"] = sorted(rounds, key=lambda r: r["wall_s"])[len(rounds) // 2]
     smtp_result["burst_rounds"] = smtp_rounds
@@ -995,6 +1030,44 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def apprise_round(args: argparse.Namespace, number: int, first_alert: int) -> Any:
+    """Run one burst per Apprise mode (``bench.apprise_driver --part round``)."""
+    out = Path(args.out).with_name(f"apprise-round-{number}.json")
+    command = [
+        args.apprise_python,
+        "-m",
+        "bench.apprise_driver",
+        "--part",
+        "round",
+        "--first-alert",
+        str(first_alert),
+        "--emulator-url",
+        args.emulator_url,
+        "--ca",
+        args.ca,
+        "--manifest",
+        args.manifest,
+        "--alerts",
+        str(args.alerts),
+        "--bodies-log",
+        args.bodies_log,
+        "--out",
+        str(out),
+    ]
+    if args.emulator_pid:
+        command += ["--emulator-pid", str(args.emulator_pid)]
+    log = Path(args.out).with_name(f"apprise-round-{number}.log")
+    # Not this process's PYTHONPATH (smtp's extras for Home Assistant's venv).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    with log.open("w") as stderr:
+        done = subprocess.run(  # noqa: S603 - the bench venv's Python, our module
+            command, cwd=ROOT, stderr=stderr, env=env, check=False
+        )
+    if done.returncode:
+        raise RuntimeError(f"Apprise's round {number} failed; see {log}")
+    return json.loads(out.read_text())["modes"]
+
+
 def home_assistant_loop() -> asyncio.AbstractEventLoop:
     """Return an event loop made as Home Assistant makes its own.
 
@@ -1020,6 +1093,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smtp-control-url", required=True)
     parser.add_argument("--smtp-pid", type=int)
     parser.add_argument(
+        "--apprise-python",
+        help="the bench venv's Python: run Apprise's rounds between ours",
+    )
+    parser.add_argument(
         "--no-profile",
         dest="profile",
         action="store_false",
@@ -1036,7 +1113,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["O365_EMULATOR_URL"] = args.emulator_url
     os.environ["O365_EMULATOR_CA"] = args.ca
 
-    WATCH.install()
+    if not os.environ.get("BENCH_NO_WATCH"):
+        WATCH.install()
     loop = home_assistant_loop()
     asyncio.set_event_loop(loop)
     try:

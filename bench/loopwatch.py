@@ -1,10 +1,12 @@
 """Measure event-loop stalls: how long each callback holds the loop.
 
 asyncio runs every callback, task step and I/O handler through
-``asyncio.events.Handle._run`` (``TimerHandle`` inherits it). :func:`install`
-wraps that method once for the whole process, so every callback on Home
-Assistant's loop is timed with ``time.perf_counter``; nothing else runs an
-event loop in the driver process. The cost is two clock reads per callback.
+``asyncio.events.Handle._run`` (``TimerHandle`` inherits it). While a block is
+measured (:meth:`LoopWatch.begin` to :meth:`LoopWatch.end`) that method is
+wrapped, so every callback on Home Assistant's loop is timed with
+``time.perf_counter``; nothing else runs an event loop in the driver process.
+Outside a block the method is asyncio's own: the bursts whose CPU is reported
+run unwatched, and a burst of their own is watched for stalls.
 
 A stall is one callback's duration: the time nothing else could run. For a
 task step the description names the task's coroutine and where the coroutine
@@ -80,9 +82,11 @@ class LoopWatch:
         self._counter = itertools.count()
         self._gc_started = 0.0
         self._installed = False
+        self._original: Callable[[asyncio.Handle], None] | None = None
+        self._timed: Callable[[asyncio.Handle], None] | None = None
 
     def install(self) -> None:
-        """Wrap ``Handle._run`` (once) and listen to the garbage collector."""
+        """Prepare the wrapper of ``Handle._run`` (put in place by :meth:`begin`)."""
         if self._installed:
             return
         self._installed = True
@@ -115,8 +119,8 @@ class LoopWatch:
                     else:
                         heapq.heapreplace(report.top, entry)
 
-        asyncio.Handle._run = timed_run  # type: ignore[method-assign,assignment]  # noqa: SLF001
-        gc.callbacks.append(self._on_gc)
+        self._original = original
+        self._timed = timed_run
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         report = self._report
@@ -130,13 +134,19 @@ class LoopWatch:
             report.gc_max_s = max(report.gc_max_s, pause)
 
     def begin(self) -> None:
-        """Start measuring a block."""
+        """Start measuring a block: wrap every callback, listen to the collector."""
         self._report = StallReport()
+        if self._installed:
+            asyncio.Handle._run = self._timed  # type: ignore[method-assign,assignment]  # noqa: SLF001
+            gc.callbacks.append(self._on_gc)
 
     def end(self) -> StallReport:
-        """Stop measuring and return what was seen."""
+        """Stop measuring, put asyncio's own method back, return what was seen."""
         report, self._report = self._report, None
         assert report is not None
+        if self._installed:
+            asyncio.Handle._run = self._original  # type: ignore[method-assign]  # noqa: SLF001
+            gc.callbacks.remove(self._on_gc)
         return report
 
 

@@ -58,7 +58,7 @@ from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_USER
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.util import dt as dt_util
 import pytest
@@ -436,6 +436,7 @@ async def test_storm(
 
     captured: list[tuple[str, float, dict[str, Any]]] = []
 
+    @callback
     def capture(event: Event) -> None:
         captured.append(
             (str(event.event_type), event.time_fired.timestamp(), dict(event.data))
