@@ -39,10 +39,10 @@ if TYPE_CHECKING:
 
 OUTBOX_FOLDER = "o365_outbox"
 #: Messages composed or on their way at once per account: Outlook's four
-#: request slots busy plus two composed and ready, few enough that a burst of
+#: request slots busy plus one composed and ready, few enough that a burst of
 #: alerts does not hold every snapshot in memory (a message is composed when
 #: one frees).
-SEND_SLOTS = 6
+SEND_SLOTS = 5
 #: Entry states in which an account accepts messages (queued until connected);
 #: a failed setup counts only while it awaits a new credential (reauth).
 ACCEPTING_STATES = (

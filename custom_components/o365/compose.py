@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from html import escape
 import mimetypes
 import os
@@ -60,7 +61,9 @@ def _validation_error(key: str, **placeholders: str) -> ServiceValidationError:
     )
 
 
+@lru_cache(maxsize=256)
 def _guess_type(name: str) -> str:
+    """Return a file name's content type (names repeat: a camera's snapshot file)."""
     return mimetypes.guess_type(name)[0] or OCTET_STREAM
 
 

@@ -644,10 +644,12 @@ class O365OptionsFlow(OptionsFlow):
             vol.Optional(CONF_BACKUP_ACCOUNT, default=NO_BACKUP): SelectSelector(
                 SelectSelectorConfig(
                     options=[
-                        SelectOptionDict(value=NO_BACKUP, label="-"),
+                        SelectOptionDict(value=NO_BACKUP, label="No backup account"),
                         *(SelectOptionDict(value=b, label=b) for b in backups),
                     ],
                     mode=SelectSelectorMode.DROPDOWN,
+                    # Translates "none"; a mailbox shows as itself.
+                    translation_key=CONF_BACKUP_ACCOUNT,
                 )
             ),
             vol.Optional(

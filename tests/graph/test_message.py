@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import orjson
 import pytest
 
 from custom_components.o365.graph import (
@@ -92,7 +93,7 @@ def test_message_to_graph_every_field() -> None:
             Attachment.from_bytes("report.pdf", b"%PDF", "application/pdf"),
         ),
     )
-    graph = message.to_graph()
+    graph = orjson.loads(orjson.dumps(message.to_graph()))  # as Graph reads it
     assert graph["subject"] == "Motion at the door"
     assert graph["body"] == {"contentType": "html", "content": message.body}
     assert graph["toRecipients"] == [

@@ -16,6 +16,8 @@ import re
 from typing import Any
 import uuid
 
+import orjson
+
 # Base64 in SIMD C (wheels for every platform Home Assistant runs on): a
 # 150 KB snapshot takes 8 us here, against 380 us with the standard library,
 # and the encoding runs on the event loop for every alert.
@@ -131,14 +133,21 @@ class Attachment:
         return self.content_id is not None
 
     def to_graph(self) -> dict[str, Any]:
-        """Return the Graph ``fileAttachment`` with its bytes in base64."""
+        """Return the Graph ``fileAttachment`` with its bytes in base64.
+
+        The base64 is a ready JSON string (an ``orjson.Fragment``, written as
+        is): orjson would scan a ``str`` for characters to escape, reserving
+        eight times its length first (2 MB for a 150 KB snapshot).
+        """
         if not isinstance(self.content, bytes):
             raise TypeError("Read the file first: only bytes can be embedded")
         item: dict[str, Any] = {
             "@odata.type": "#microsoft.graph.fileAttachment",
             "name": self.name,
             "contentType": self.content_type,
-            "contentBytes": pybase64.b64encode_as_string(self.content),
+            "contentBytes": orjson.Fragment(
+                b'"' + pybase64.b64encode(self.content) + b'"'
+            ),
             "isInline": self.is_inline,
         }
         if self.is_inline and self.content_id is not None:
