@@ -23,11 +23,11 @@ It runs in two modes, in the same process and run:
 
 Phases as in ``ha_driver``: ``warmup`` (not measured, per mode), ``latency``
 (single alerts, per mode), ``big`` (as shipped), then ``--rounds`` bursts per
-mode, alternating unpaced and paced. ``--part setup`` stops before the bursts
-and ``--part round`` is one burst per mode after a warm-up (a process of its
-own): ``bench.ha_driver`` runs a round between its own rounds, so that every
-sender's rounds are interleaved in time and load on the machine falls on all
-alike. Before each measured phase memory is settled as for every sender
+mode, alternating unpaced and paced. ``--part setup`` stops before the bursts;
+``--part rounds`` warms up, then runs one burst per mode whenever a line
+``round`` arrives on stdin (one process for every round): ``bench.ha_driver``
+asks for a round between its own rounds, so that every sender's rounds are
+interleaved in time and load on the machine falls on all alike. Before each measured phase memory is settled as for every sender
 (``gc.collect()``, ``malloc_trim(0)``). CPU time is this whole process's
 (Apprise is single-threaded here).
 """
@@ -276,11 +276,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ok = _notify(notifier, 0, jpeg)
         modes[mode]["warmup"] = {"ok": ok, **summarise_stats(emulator.stats())}
     result["modes"] = modes
-    if args.part == "round":
-        for mode, notifier in notifiers.items():
-            modes[mode]["burst"] = burst(
-                notifier, mode, take(args.alerts), jpeg, emulator, log
-            )
+    if args.part == "rounds":
+        serve_rounds(notifiers, take, args.alerts, jpeg, emulator, log)
         return result
 
     for mode, notifier in notifiers.items():
@@ -301,6 +298,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
     finish_modes(modes)
     return result
+
+
+def serve_rounds(
+    notifiers: dict[str, Any],
+    take: Any,
+    alerts: int,
+    jpeg: dict[str, Any],
+    emulator: EmulatorClient,
+    log: _Collect,
+) -> None:
+    """Run one burst per mode for each ``round`` line on stdin, until it closes.
+
+    ``READY`` on stdout after the warm-up; after each round one JSON line:
+    each mode's burst. The process lives for every round, as the sending
+    process of ours does.
+    """
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    for line in sys.stdin:
+        if line.strip() != "round":
+            break
+        bursts = {
+            mode: burst(notifier, mode, take(alerts), jpeg, emulator, log)
+            for mode, notifier in notifiers.items()
+        }
+        sys.stdout.write(json.dumps(bursts) + "\n")
+        sys.stdout.flush()
 
 
 def _big(
@@ -350,9 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = driver_arguments(__doc__)
     parser.add_argument(
         "--part",
-        choices=("all", "setup", "round"),
+        choices=("all", "setup", "rounds"),
         default="all",
-        help="everything; all but the bursts; or one burst per mode",
+        help="everything; all but the bursts; or the bursts, a round per stdin line",
     )
     parser.add_argument(
         "--first-alert", type=int, default=1, help="the first alert's number"

@@ -974,6 +974,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     rounds: list[dict[str, Any]] = []
     smtp_rounds: list[dict[str, Any]] = []
     apprise_rounds: list[dict[str, Any]] = []
+    apprise = await blocking(AppriseRounds, args) if args.apprise_python else None
     for number in range(1, rounds_wanted + 1):
         rounds.append(
             await _burst(
@@ -981,12 +982,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
         )
         smtp_rounds.append(await _burst(hass, smtp, take(alerts), jpeg))
-        if args.apprise_python:
-            # Apprise's round (unpaced, then as shipped) in a process of its
-            # own while Home Assistant idles: every sender's rounds interleave.
-            apprise_rounds.append(
-                await blocking(apprise_round, args, number, take(alerts * 2)[0])
-            )
+        if apprise is not None:
+            # Apprise's round (unpaced, then as shipped) while Home Assistant
+            # idles: every sender's rounds interleave.
+            apprise_rounds.append(await blocking(apprise.round))
+    if apprise is not None:
+        await blocking(apprise.close)
     result["apprise_rounds"] = apprise_rounds
     # One more burst per sender, watched for event-loop stalls (the rounds
     # above run unwatched: their CPU is the figure reported).
@@ -1030,42 +1031,75 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def apprise_round(args: argparse.Namespace, number: int, first_alert: int) -> Any:
-    """Run one burst per Apprise mode (``bench.apprise_driver --part round``)."""
-    out = Path(args.out).with_name(f"apprise-round-{number}.json")
-    command = [
-        args.apprise_python,
-        "-m",
-        "bench.apprise_driver",
-        "--part",
-        "round",
-        "--first-alert",
-        str(first_alert),
-        "--emulator-url",
-        args.emulator_url,
-        "--ca",
-        args.ca,
-        "--manifest",
-        args.manifest,
-        "--alerts",
-        str(args.alerts),
-        "--bodies-log",
-        args.bodies_log,
-        "--out",
-        str(out),
-    ]
-    if args.emulator_pid:
-        command += ["--emulator-pid", str(args.emulator_pid)]
-    log = Path(args.out).with_name(f"apprise-round-{number}.log")
-    # Not this process's PYTHONPATH (smtp's extras for Home Assistant's venv).
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    with log.open("w") as stderr:
-        done = subprocess.run(  # noqa: S603 - the bench venv's Python, our module
-            command, cwd=ROOT, stderr=stderr, env=env, check=False
+class AppriseRounds:
+    """Apprise's rounds, asked for between ours (``apprise_driver --part rounds``).
+
+    One process in the bench venv for every round, started (and warmed up)
+    before the first; it idles on its stdin while Home Assistant sends, and
+    Home Assistant idles while it sends. All methods block (the executor).
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        """Start the process and wait for its warm-up."""
+        out = Path(args.out).with_name("apprise-rounds.json")
+        command = [
+            args.apprise_python,
+            "-m",
+            "bench.apprise_driver",
+            "--part",
+            "rounds",
+            "--first-alert",
+            "500000",
+            "--emulator-url",
+            args.emulator_url,
+            "--ca",
+            args.ca,
+            "--manifest",
+            args.manifest,
+            "--alerts",
+            str(args.alerts),
+            "--bodies-log",
+            args.bodies_log,
+            "--out",
+            str(out),
+        ]
+        if args.emulator_pid:
+            command += ["--emulator-pid", str(args.emulator_pid)]
+        self.log = Path(args.out).with_name("apprise-rounds.log")
+        # Not this process's PYTHONPATH (smtp's extras for Home Assistant's venv).
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        self.process = subprocess.Popen(  # noqa: S603 - the bench venv's Python
+            command,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log.open("w"),
+            env=env,
+            text=True,
         )
-    if done.returncode:
-        raise RuntimeError(f"Apprise's round {number} failed; see {log}")
-    return json.loads(out.read_text())["modes"]
+        if self._line() != "READY":
+            raise RuntimeError(f"Apprise's rounds did not start; see {self.log}")
+
+    def _line(self) -> str:
+        assert self.process.stdout is not None
+        return self.process.stdout.readline().strip()
+
+    def round(self) -> dict[str, Any]:
+        """Run one burst per mode; return them by mode."""
+        assert self.process.stdin is not None
+        self.process.stdin.write("round\n")
+        self.process.stdin.flush()
+        line = self._line()
+        if not line:
+            raise RuntimeError(f"Apprise's round failed; see {self.log}")
+        bursts: dict[str, Any] = json.loads(line)
+        return bursts
+
+    def close(self) -> None:
+        """Let the process finish."""
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=120)
 
 
 def home_assistant_loop() -> asyncio.AbstractEventLoop:

@@ -217,8 +217,9 @@ def findings(
             + " (CPU per alert is the median round by CPU, the other figures "
             "the median round by wall time). The rounds interleave in time: "
             "ours, smtp (both in one Home Assistant process), Apprise unpaced, "
-            "Apprise as shipped (a fresh Apprise process per round, warmed up "
-            "by one alert per mode first), then the next round, so that other "
+            "Apprise as shipped (one Apprise process for all its rounds, "
+            "warmed up by one alert per mode and idle while Home Assistant "
+            "sends), then the next round, so that other "
             "load on the machine falls on every sender alike. Before every "
             "measured phase each sender's "
             "process ran `gc.collect()` and `malloc_trim(0)`. The receivers "
@@ -932,8 +933,8 @@ def _method(results: dict[str, Any]) -> str:
   each alert is its action with the same title, message, three `target`
   addresses and the JPEG as `data.images`. Both: `hass.services.async_call(...,
   blocking=True)`, all alerts of a burst fired at once; after each round of
-  ours and smtp, a round of Apprise runs (unpaced, then as shipped) in the
-  bench venv while Home Assistant idles.
+  ours and smtp, a round of Apprise runs (unpaced, then as shipped) in one
+  long-lived process in the bench venv while Home Assistant idles.
 - Then (ours only) a signed-in account is added through the config flow, as a
   person adds one (the `sign_in` step, the code entered through the emulator's
   `POST /_emulator/devicelogin`); its *Recipients per 24 hours* is set to

@@ -28,9 +28,10 @@ target ``no_alert_held`` fails when any alert of a measured phase was held.
 
 Every sender gets the same number of rounds, the same alerts and the same
 memory treatment, and the rounds interleave in time: ours, smtp, Apprise
-unpaced, Apprise as shipped, then the next round (``ha_driver`` runs Apprise's
-round in the bench venv between its own), so that other load on the machine
-falls on all alike. CPU per alert is the median of a sender's rounds. The results go to stdout, ``docs/bench/results.md``,
+unpaced, Apprise as shipped, then the next round (``ha_driver`` asks one
+Apprise process in the bench venv, started and warmed up before the first
+round, for a round between its own), so that other load on the machine falls
+on all alike. CPU per alert is the median of a sender's rounds. The results go to stdout, ``docs/bench/results.md``,
 ``docs/bench/results.json`` and ``docs/bench/bench.png`` (``--out-dir``), and
 the README's Benchmarks section is rewritten from them (``--readme``); logs go
 to ``.bench/logs``.
@@ -388,11 +389,10 @@ def environment(python: Path, bench_python: Path, lane: str) -> dict[str, Any]:
 def merge_apprise_rounds(
     apprise: dict[str, Any], rounds: list[dict[str, dict[str, Any]]]
 ) -> None:
-    """Add Apprise's rounds, run between ours (``--part round``), to its modes."""
+    """Add Apprise's rounds, run between ours (``--part rounds``), to its modes."""
     modes = apprise["modes"]
     for name, mode in modes.items():
-        mode["burst_rounds"] = [r[name]["burst"] for r in rounds]
-        mode["round_warmups"] = [r[name]["warmup"] for r in rounds]
+        mode["burst_rounds"] = [r[name] for r in rounds]
     finish_modes(modes)
 
 
