@@ -38,11 +38,11 @@ if TYPE_CHECKING:
     from .expiry import CredentialExpiry
 
 OUTBOX_FOLDER = "o365_outbox"
-#: Messages composed or on their way at once per account: Outlook's four
-#: request slots busy plus one composed and ready, few enough that a burst of
-#: alerts does not hold every snapshot in memory (a message is composed when
-#: one frees).
-SEND_SLOTS = 5
+#: Messages composed or on their way at once per account: as many as the
+#: requests Outlook takes at once (four per app and mailbox), so that a burst
+#: of alerts does not hold every snapshot in memory. A message is composed when one frees:
+#: composing takes well under a millisecond, a request to Microsoft tens.
+SEND_SLOTS = 4
 #: Entry states in which an account accepts messages (queued until connected);
 #: a failed setup counts only while it awaits a new credential (reauth).
 ACCEPTING_STATES = (
