@@ -61,6 +61,8 @@ LATENCY_ALERTS = 60
 LATENCY_PAUSE_S = 0.25
 #: The emulator tenant's domain the benchmark's own mailboxes are in.
 BENCH_DOMAIN = "contoso.com"
+#: The repository (the drivers run from here).
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def bench_mailboxes(rounds: int) -> dict[str, str]:

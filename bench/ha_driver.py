@@ -67,6 +67,7 @@ from typing import Any, Self
 from .common import (
     LATENCY_PAUSE_S,
     RECIPIENTS,
+    ROOT,
     EmulatorClient,
     MemoryWatch,
     SmtpSinkClient,
@@ -86,8 +87,6 @@ from .common import (
 )
 from .loopwatch import LoopWatch
 from .profiling import json_costs, profile_calls, profile_cpu, profile_memory
-
-ROOT = Path(__file__).resolve().parents[1]
 
 DOMAIN = "o365"
 MAILBOX = "alerts@contoso.com"
@@ -1066,6 +1065,7 @@ class AppriseRounds:
         if args.emulator_pid:
             command += ["--emulator-pid", str(args.emulator_pid)]
         self.log = Path(args.out).with_name("apprise-rounds.log")
+        self._stderr = self.log.open("w")
         # Not this process's PYTHONPATH (smtp's extras for Home Assistant's venv).
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         self.process = subprocess.Popen(  # noqa: S603 - the bench venv's Python
@@ -1073,7 +1073,7 @@ class AppriseRounds:
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=self.log.open("w"),
+            stderr=self._stderr,
             env=env,
             text=True,
         )
@@ -1100,6 +1100,7 @@ class AppriseRounds:
         assert self.process.stdin is not None
         self.process.stdin.close()
         self.process.wait(timeout=120)
+        self._stderr.close()
 
 
 def home_assistant_loop() -> asyncio.AbstractEventLoop:
@@ -1147,8 +1148,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["O365_EMULATOR_URL"] = args.emulator_url
     os.environ["O365_EMULATOR_CA"] = args.ca
 
-    if not os.environ.get("BENCH_NO_WATCH"):
-        WATCH.install()
+    WATCH.install()
     loop = home_assistant_loop()
     asyncio.set_event_loop(loop)
     try:

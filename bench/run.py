@@ -54,10 +54,9 @@ from typing import Any
 import uuid
 
 from .apprise_driver import finish_modes
-from .common import LATENCY_ALERTS, bench_mailboxes, write_json
+from .common import LATENCY_ALERTS, ROOT, bench_mailboxes, write_json
 from .report import render, update_readme
 
-ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".bench"
 MIB = 1024 * 1024
 #: What issue 8 asks for.
