@@ -39,8 +39,9 @@ if TYPE_CHECKING:
 
 OUTBOX_FOLDER = "o365_outbox"
 #: Messages composed or on their way at once per account: as many as the
-#: requests Outlook takes at once (four per app and mailbox), so that a burst
-#: of alerts does not hold every snapshot in memory. A message is composed
+#: requests Outlook takes at once (four per app and mailbox; microsoft-graph-
+#: docs-contrib concepts/throttling-limits.md, "Outlook service limits"), so
+#: that a burst of alerts does not hold every snapshot in memory. A message is composed
 #: when one frees: composing takes well under a millisecond, a request to
 #: Microsoft tens.
 SEND_SLOTS = 4
